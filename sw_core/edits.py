@@ -1,0 +1,181 @@
+"""Edits of single weights (toggle / scale) that never touch the shared model's weights.
+
+Why hooks and not in-place edits under a lock: the loaded model is shared by every app session
+and thread. A lock around in-place edits would serialise every forward pass of every user, and
+an interrupted generation or a crash between "edit" and "undo" could leave weights modified. Here
+each down projection carries one permanent forward hook that reads the caller's edit from a
+`contextvars.ContextVar`; the shared weights are read, never written, so concurrent callers see
+exactly their own edit and nothing can be left modified. It also works on bitsandbytes layers
+(the hook reads the dequantized row).
+
+How an edit is applied: for each edited output row r, the hook recomputes
+    y[..., r] = x . w_r' (+ bias[r])
+in float32, where w_r' is row r with each edited entry multiplied by its factor. Recomputing the
+row, rather than subtracting (1 - f) * W[r, c] * x[c] from y, keeps the result accurate in
+bf16/fp16 too, where y[r] of a super activation (~1e4) carries a rounding error larger than the
+edited value itself. Cost: (#edited rows) x T x in_features multiply-adds per layer.
+
+"Restore the super activation" (the paper's Table 1 row "Prune SW, +SA"): the weights stay off,
+and the recorded original value is written back at (layer, channel, token) of the output.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import math
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+import torch
+
+from .errors import BadInput
+
+_ACTIVE: contextvars.ContextVar["Edit | None"] = contextvars.ContextVar("sw_edit", default=None)
+_HOOKED_ATTR = "_sw_edit_hooks"
+
+
+@dataclass(frozen=True)
+class Coord:
+    """A weight of layer `layer`'s down projection, [row = output channel, col = input channel]."""
+
+    layer: int
+    row: int
+    col: int
+
+    def __str__(self) -> str:
+        return f"layer {self.layer} [{self.row}, {self.col}]"
+
+
+@dataclass(frozen=True)
+class ActivationPin:
+    """Write `value` at output channel `channel`, token `token` of layer `layer`'s down projection."""
+
+    layer: int
+    channel: int
+    token: int
+    value: float
+
+
+@dataclass(frozen=True)
+class Edit:
+    """Weights with a factor each (0 = off, 1 = original) and activations to pin."""
+
+    factors: tuple[tuple[Coord, float], ...] = ()
+    pins: tuple[ActivationPin, ...] = ()
+
+    @staticmethod
+    def of(factors: dict | None = None, pins=()) -> "Edit":
+        items = tuple(sorted((factors or {}).items(), key=lambda kv: (kv[0].layer, kv[0].row, kv[0].col)))
+        return Edit(items, tuple(pins))
+
+    @property
+    def is_identity(self) -> bool:
+        return not self.pins and all(f == 1.0 for _, f in self.factors)
+
+    def by_layer(self) -> dict[int, list[tuple[Coord, float]]]:
+        out: dict[int, list[tuple[Coord, float]]] = {}
+        for c, f in self.factors:
+            out.setdefault(c.layer, []).append((c, f))
+        return out
+
+
+def off(*coords: Coord) -> Edit:
+    return Edit.of({c: 0.0 for c in coords})
+
+
+def scaled(coords, factor: float) -> Edit:
+    return Edit.of({c: factor for c in coords})
+
+
+def current() -> Edit | None:
+    """The edit active in this thread / context, if any."""
+    return _ACTIVE.get()
+
+
+def validate(loaded, edit: Edit) -> None:
+    """Raise BadInput for a coordinate or factor that cannot be applied to this model."""
+    n = loaded.num_layers
+    for c, f in edit.factors:
+        if not isinstance(f, (int, float)) or not math.isfinite(f):
+            raise BadInput(f"Scale {f!r} for {c} is not a finite number: use a value such as 0 (off), 1 (original) or 2.")
+        if f < 0:
+            raise BadInput(f"Scale {f} for {c} is negative: use 0 (off) to 3; flip a sign on purpose with a custom edit only.")
+        _check_coord(loaded, c.layer, c.row, c.col, n)
+    for p in edit.pins:
+        _check_coord(loaded, p.layer, p.channel, None, n)
+        if not math.isfinite(p.value):
+            raise BadInput(f"Pinned activation value {p.value!r} is not finite.")
+
+
+def _check_coord(loaded, layer, row, col, n):
+    if not 0 <= layer < n:
+        raise BadInput(f"Layer {layer} is out of range: this model has layers 0..{n - 1}.")
+    proj = loaded.layers[layer]
+    out_f, in_f = proj.out_features, proj.in_features
+    if not 0 <= row < out_f:
+        raise BadInput(f"Row {row} is out of range for layer {layer}: rows (output channels) are 0..{out_f - 1}.")
+    if col is not None and not 0 <= col < in_f:
+        raise BadInput(f"Column {col} is out of range for layer {layer}: columns (input channels) are 0..{in_f - 1}.")
+
+
+def install_hooks(loaded) -> None:
+    """Register the permanent edit hooks once per model (idempotent, thread-safe)."""
+    with loaded.lock:
+        if getattr(loaded.model, _HOOKED_ATTR, None):
+            return
+        handles = [p.module.register_forward_hook(_make_hook(p)) for p in loaded.layers]
+        setattr(loaded.model, _HOOKED_ATTR, handles)
+
+
+@contextmanager
+def applied(loaded, edit: Edit | None):
+    """Run the body with `edit` in effect for this thread / context only; undone on every exit."""
+    if edit is None:
+        edit = Edit()
+    validate(loaded, edit)
+    install_hooks(loaded)
+    token = _ACTIVE.set(edit)
+    try:
+        yield loaded
+    finally:
+        _ACTIVE.reset(token)
+
+
+def _make_hook(proj):
+    layer = proj.layer
+
+    def hook(module, inputs, output):
+        edit = _ACTIVE.get()
+        if edit is None or edit.is_identity:
+            return None
+        rows = [cf for cf in edit.factors if cf[0].layer == layer and cf[1] != 1.0]
+        pins = [p for p in edit.pins if p.layer == layer]
+        if not rows and not pins:
+            return None
+        x = inputs[0]
+        y = output.clone()
+        if rows:
+            _recompute_rows(proj, x, y, rows)
+        for p in pins:
+            if p.token < y.shape[-2]:
+                y[..., p.token, p.channel] = p.value
+        return y
+
+    return hook
+
+
+def _recompute_rows(proj, x: torch.Tensor, y: torch.Tensor, rows) -> None:
+    by_row: dict[int, list[tuple[int, float]]] = {}
+    for c, f in rows:
+        by_row.setdefault(c.row, []).append((c.col, f))
+    row_ids = sorted(by_row)
+    weight = proj.dense_weight()
+    w = weight[row_ids].to(device=x.device, dtype=torch.float32).clone()  # [R, in]
+    for i, r in enumerate(row_ids):
+        for col, f in by_row[r]:
+            w[i, col] *= f
+    new = x.to(torch.float32) @ w.t()  # [..., T, R]
+    bias = proj.bias
+    if bias is not None:
+        new += bias[row_ids].to(device=x.device, dtype=torch.float32)
+    y[..., row_ids] = new.to(y.dtype)

@@ -1,0 +1,276 @@
+"""Load a causal LM from a reference: "embedded", a local folder, a local .gguf file, or a hub id.
+
+Safe by default: `trust_remote_code=False` and safetensors only, unless the caller opts in.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from . import embedded
+from .arch import DownProj, down_projections, model_type_of, spec_for
+from .errors import BadInput, ModelLoadError
+
+EMBEDDED = "embedded"
+
+
+@dataclass
+class Loaded:
+    """A model ready for scans and edits. Shared by every caller: never mutate it outside a lock."""
+
+    model: nn.Module
+    tokenizer: object
+    ref: str
+    model_type: str
+    layers: list[DownProj]
+    from_cache: bool
+    load_seconds: float
+    source: str  # what was actually read: a folder, a .gguf file or a hub id
+    lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
+
+    @property
+    def config(self):
+        return self.model.config
+
+    @property
+    def input_device(self) -> torch.device:
+        """Where token ids must go (the embedding's device, also under a device map)."""
+        return self.model.get_input_embeddings().weight.device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return next(self.model.parameters()).dtype
+
+    @property
+    def num_layers(self) -> int:
+        return len(self.layers)
+
+    @property
+    def name(self) -> str:
+        return embedded.MODEL_NAME if self.ref == EMBEDDED else self.ref
+
+    def encode(self, text: str, add_bos: bool | None = None) -> torch.Tensor:
+        """Token ids [1, T] on the input device. add_bos=None keeps the tokenizer's own rule."""
+        if not isinstance(text, str) or not text.strip():
+            raise BadInput("The prompt is empty: type some text to run the model on.")
+        ids = self.tokenizer(text, add_special_tokens=add_bos is not False)["input_ids"]
+        bos = self.tokenizer.bos_token_id
+        if add_bos and bos is not None and (not ids or ids[0] != bos):
+            ids = [bos] + ids
+        if add_bos is False and bos is not None and ids and ids[0] == bos:
+            ids = ids[1:]
+        if not ids:
+            raise BadInput(f"The prompt {text[:40]!r} gives no tokens: type some words.")
+        return torch.tensor([ids], device=self.input_device)
+
+    def info(self) -> dict:
+        c = self.config
+        return {
+            "model": self.name,
+            "source": self.source,
+            "architecture": type(self.model).__name__,
+            "model_type": self.model_type,
+            "layers": self.num_layers,
+            "hidden_size": getattr(c, "hidden_size", None) or getattr(c, "n_embd", None),
+            "intermediate_size": self.layers[0].in_features,
+            "parameters": sum(p.numel() for p in self.model.parameters()),
+            "device": str(self.input_device),
+            "dtype": str(self.dtype).replace("torch.", ""),
+            "load_seconds": round(self.load_seconds, 3),
+            "from_cache": self.from_cache,
+        }
+
+
+def resolve_device(device: str = "auto") -> str:
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise BadInput(f"Device '{device}' was asked for, but no CUDA GPU is visible; use 'cpu' or 'auto'.")
+    if device not in ("cpu", "mps") and not device.startswith("cuda"):
+        raise BadInput(f"Unknown device '{device}': use 'auto', 'cpu', 'cuda' or 'cuda:N'.")
+    return device
+
+
+_DTYPES = {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16,
+           "bf16": torch.bfloat16, "float16": torch.float16, "fp16": torch.float16}
+
+
+def resolve_dtype(dtype, device: str) -> torch.dtype:
+    if isinstance(dtype, torch.dtype):
+        return dtype
+    if dtype == "auto":
+        if device.startswith("cuda"):
+            return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        return torch.float32
+    try:
+        return _DTYPES[dtype]
+    except KeyError:
+        raise BadInput(f"Unknown dtype '{dtype}': use 'auto', 'float32', 'bfloat16' or 'float16'.") from None
+
+
+def load(
+    ref: str = EMBEDDED,
+    device: str = "auto",
+    dtype="auto",
+    *,
+    device_map: str | dict | None = None,
+    trust_remote_code: bool = False,
+    allow_pickle: bool = False,
+    quantization_config=None,
+) -> Loaded:
+    """Load `ref` and return a `Loaded`. `device_map="auto"` spreads a large model over devices."""
+    if not isinstance(ref, str) or not ref.strip():
+        raise BadInput("No model given: use 'embedded', a local folder, a .gguf file or a hub id.")
+    ref = ref.strip()
+    start = time.perf_counter()
+    dev = resolve_device(device) if device_map is None else None
+    torch_dtype = resolve_dtype(dtype, dev or ("cuda" if torch.cuda.is_available() else "cpu"))
+    kwargs = dict(dtype=torch_dtype, trust_remote_code=trust_remote_code)
+    if device_map is not None:
+        kwargs["device_map"] = device_map
+    if quantization_config is not None:
+        kwargs["quantization_config"] = quantization_config
+
+    from_cache = False
+    if ref == EMBEDDED:
+        model, tokenizer, source, from_cache = _load_embedded(kwargs)
+    elif _looks_local(ref):
+        model, tokenizer, source = _load_local(Path(ref).expanduser(), kwargs, allow_pickle)
+    else:
+        model, tokenizer, source = _load_hub(ref, kwargs, allow_pickle)
+
+    if dev is not None and quantization_config is None:
+        model.to(dev)
+    model.eval()
+    model.requires_grad_(False)
+    if tokenizer.pad_token_id is None and tokenizer.eos_token_id is not None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return Loaded(
+        model=model,
+        tokenizer=tokenizer,
+        ref=ref,
+        model_type=model_type_of(model),
+        layers=down_projections(model),
+        from_cache=from_cache,
+        load_seconds=time.perf_counter() - start,
+        source=source,
+    )
+
+
+def _looks_local(ref: str) -> bool:
+    # A hub id is "name" or "org/name"; anything that exists, or looks like a path, is local.
+    return (
+        os.path.exists(os.path.expanduser(ref))
+        or ref.startswith((".", "/", "~"))
+        or ref.endswith(".gguf")
+        or ref.count("/") > 1
+        or "\\" in ref
+    )
+
+
+def _auto_classes():
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+
+    return AutoConfig, AutoModelForCausalLM, AutoTokenizer
+
+
+def _load_embedded(kwargs):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    folder = embedded.cache_dir()
+    if embedded.cache_is_valid(folder):
+        model = AutoModelForCausalLM.from_pretrained(folder, use_safetensors=True, **kwargs)
+        return model, AutoTokenizer.from_pretrained(folder), str(folder), True
+    gguf = embedded.gguf_path()
+    model, tokenizer = _from_gguf(gguf, {**kwargs, "dtype": torch.float32})
+    embedded.write_cache(model, tokenizer, folder)
+    if kwargs["dtype"] != torch.float32:
+        model.to(kwargs["dtype"])
+    return model, tokenizer, str(gguf), False
+
+
+def _from_gguf(path: Path, kwargs):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    kwargs = {k: v for k, v in kwargs.items() if k != "trust_remote_code"}
+    try:
+        model = AutoModelForCausalLM.from_pretrained(path.parent, gguf_file=path.name, **kwargs)
+        tokenizer = AutoTokenizer.from_pretrained(path.parent, gguf_file=path.name)
+    except (ValueError, OSError, KeyError) as e:
+        raise ModelLoadError(f"Could not read the GGUF file {path}: {e}") from e
+    # Dequantized on load: it is a plain float model now, and save_pretrained refuses otherwise.
+    model.hf_quantizer = None
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
+    model.is_quantized = False
+    return model, tokenizer
+
+
+def _check_config(config, ref: str) -> None:
+    from transformers import MODEL_FOR_CAUSAL_LM_MAPPING
+
+    if type(config) not in MODEL_FOR_CAUSAL_LM_MAPPING:
+        raise ModelLoadError(
+            f"'{ref}' is a {type(config).__name__} ({config.model_type}), which is not a causal "
+            "language model: super weights are defined for decoder-only LMs (Llama, Mistral, "
+            "GPT-2, ...). Pick a causal LM."
+        )
+    spec_for(config.model_type)  # raises UnsupportedArchitecture with the list
+
+
+def _load_local(path: Path, kwargs, allow_pickle: bool):
+    if not path.exists():
+        raise ModelLoadError(
+            f"Local model path '{path}' does not exist. Give an existing folder (with config.json "
+            "and *.safetensors) or .gguf file, a hub id, or 'embedded'."
+        )
+    if path.is_file():
+        if path.suffix != ".gguf":
+            raise ModelLoadError(
+                f"'{path}' is a file but not a .gguf: give a GGUF file or a model folder."
+            )
+        model, tokenizer = _from_gguf(path, kwargs)
+        return model, tokenizer, str(path)
+    AutoConfig, AutoModelForCausalLM, AutoTokenizer = _auto_classes()
+    if not (path / "config.json").is_file():
+        raise ModelLoadError(f"'{path}' has no config.json: it is not a Hugging Face model folder.")
+    has_safetensors = any(path.glob("*.safetensors"))
+    if not has_safetensors and not allow_pickle:
+        pickles = sorted(p.name for p in path.iterdir() if p.suffix in (".bin", ".pt", ".pth", ".ckpt"))
+        raise ModelLoadError(
+            f"'{path}' holds no .safetensors weights"
+            + (f", only pickled ones ({', '.join(pickles[:3])})" if pickles else "")
+            + ". Pickle files can run arbitrary code when loaded: convert them to safetensors, "
+            "or pass allow_pickle=True (CLI: --allow-pickle) if you trust their source."
+        )
+    config = AutoConfig.from_pretrained(path, trust_remote_code=kwargs["trust_remote_code"])
+    _check_config(config, str(path))
+    model = AutoModelForCausalLM.from_pretrained(path, use_safetensors=not allow_pickle or has_safetensors, **kwargs)
+    return model, AutoTokenizer.from_pretrained(path), str(path)
+
+
+def _load_hub(ref: str, kwargs, allow_pickle: bool):
+    AutoConfig, AutoModelForCausalLM, AutoTokenizer = _auto_classes()
+    try:
+        config = AutoConfig.from_pretrained(ref, trust_remote_code=kwargs["trust_remote_code"])
+        _check_config(config, ref)
+        model = AutoModelForCausalLM.from_pretrained(ref, use_safetensors=not allow_pickle or None, **kwargs)
+        tokenizer = AutoTokenizer.from_pretrained(ref)
+    except OSError as e:
+        if isinstance(e, ModelLoadError):
+            raise
+        hf_home = os.environ.get("HF_HOME", "~/.cache/huggingface")
+        raise ModelLoadError(
+            f"Could not load the hub model '{ref}': it is not in the local cache ({hf_home}) and "
+            f"the Hugging Face hub could not be reached (no network, or HF_HUB_OFFLINE is set), or "
+            f"the id does not exist. Check the id and the network, or use 'embedded', which works "
+            f"offline. Detail: {str(e).splitlines()[0] if str(e) else type(e).__name__}"
+        ) from e
+    return model, tokenizer, ref

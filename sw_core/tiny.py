@@ -1,0 +1,99 @@
+"""Tiny random models of every supported architecture, built in-process from config classes.
+
+For tests and benchmarks: no download, a few layers, a few hundred KB. Their "tokenizer" is a
+byte-level stand-in so `Loaded.encode` works on any text.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import torch
+
+from .arch import down_projections, model_type_of
+from .loading import Loaded
+
+HIDDEN, INTER, HEADS, VOCAB, POSITIONS = 64, 256, 4, 300, 256
+
+
+def _config(model_type: str, layers: int):
+    import transformers as t
+
+    common = dict(vocab_size=VOCAB, tie_word_embeddings=False, bos_token_id=1, eos_token_id=2, pad_token_id=0)
+    llama_like = dict(
+        hidden_size=HIDDEN, intermediate_size=INTER, num_hidden_layers=layers,
+        num_attention_heads=HEADS, num_key_value_heads=HEADS, max_position_embeddings=POSITIONS, **common,
+    )
+    builders = {
+        "llama": lambda: t.LlamaConfig(**llama_like),
+        "mistral": lambda: t.MistralConfig(**llama_like),
+        "qwen2": lambda: t.Qwen2Config(**llama_like),
+        "qwen3": lambda: t.Qwen3Config(**llama_like, head_dim=HIDDEN // HEADS),
+        "phi3": lambda: t.Phi3Config(**llama_like),
+        "olmo": lambda: t.OlmoConfig(**llama_like),
+        "olmo2": lambda: t.Olmo2Config(**llama_like),
+        "gemma": lambda: t.GemmaConfig(**llama_like, head_dim=HIDDEN // HEADS),
+        "gemma2": lambda: t.Gemma2Config(**llama_like, head_dim=HIDDEN // HEADS),
+        "gemma3_text": lambda: t.Gemma3TextConfig(**llama_like, head_dim=HIDDEN // HEADS),
+        "gpt2": lambda: t.GPT2Config(n_embd=HIDDEN, n_inner=INTER, n_layer=layers, n_head=HEADS,
+                                     n_positions=POSITIONS, **common),
+        "gpt_neox": lambda: t.GPTNeoXConfig(hidden_size=HIDDEN, intermediate_size=INTER,
+                                            num_hidden_layers=layers, num_attention_heads=HEADS,
+                                            max_position_embeddings=POSITIONS, **common),
+        "opt": lambda: t.OPTConfig(hidden_size=HIDDEN, ffn_dim=INTER, num_hidden_layers=layers,
+                                   num_attention_heads=HEADS, word_embed_proj_dim=HIDDEN,
+                                   max_position_embeddings=POSITIONS, **common),
+    }
+    return builders[model_type]()
+
+
+TINY_TYPES = ("llama", "mistral", "qwen2", "qwen3", "phi3", "olmo", "olmo2", "gemma", "gemma2",
+              "gemma3_text", "gpt2", "gpt_neox", "opt")
+
+
+class ByteTokenizer:
+    """Bytes 0-255 -> ids 3..258; 1 = BOS, 2 = EOS, 0 = PAD. Enough for encode/decode in tests."""
+
+    bos_token_id, eos_token_id, pad_token_id = 1, 2, 0
+    bos_token, eos_token, pad_token = "<s>", "</s>", "<pad>"
+
+    def __init__(self, add_bos: bool = True):
+        self.add_bos = add_bos
+
+    def __call__(self, text, add_special_tokens=True, **_):
+        ids = [b + 3 for b in text.encode("utf-8")]
+        if add_special_tokens and self.add_bos:
+            ids = [self.bos_token_id] + ids
+        return {"input_ids": ids}
+
+    def encode(self, text, add_special_tokens=True, **_):
+        return self(text, add_special_tokens)["input_ids"]
+
+    def decode(self, ids, skip_special_tokens=True, **_):
+        if hasattr(ids, "tolist"):
+            ids = ids.tolist()
+        return bytes(i - 3 for i in ids if 3 <= i < 259).decode("utf-8", errors="replace")
+
+    def convert_ids_to_tokens(self, ids):
+        return [self.decode([i]) for i in ids]
+
+
+def tiny_model(model_type: str = "llama", layers: int = 4, seed: int = 0) -> Loaded:
+    """A random `Loaded` of `model_type` with `layers` decoder layers, fp32 on the CPU."""
+    from transformers import AutoModelForCausalLM
+
+    torch.manual_seed(seed)
+    model = AutoModelForCausalLM.from_config(_config(model_type, layers), dtype=torch.float32)
+    model.eval()
+    model.requires_grad_(False)
+    return Loaded(
+        model=model,
+        tokenizer=ByteTokenizer(),
+        ref=f"tiny-{model_type}",
+        model_type=model_type_of(model),
+        layers=down_projections(model),
+        from_cache=False,
+        load_seconds=0.0,
+        source="in-process",
+        lock=threading.RLock(),
+    )

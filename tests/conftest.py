@@ -1,0 +1,34 @@
+"""Shared fixtures: the embedded model is loaded once per test session; everything runs offline."""
+
+import hashlib
+import os
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+
+
+@pytest.fixture(scope="session")
+def embedded():
+    """The embedded SmolLM2-135M-Instruct, fp32 on the CPU, shared by every test: never mutate it."""
+    from sw_core.loading import load
+
+    return load("embedded", device="cpu")
+
+
+def weights_digest(model) -> str:
+    """SHA-256 over every parameter and buffer's bytes: equal digests mean bit-identical weights."""
+    h = hashlib.sha256()
+    for name, t in list(model.named_parameters()) + list(model.named_buffers()):
+        h.update(name.encode())
+        h.update(t.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()
+
+
+@pytest.fixture
+def digest():
+    return weights_digest
