@@ -48,12 +48,16 @@ class Coord:
 
 @dataclass(frozen=True)
 class ActivationPin:
-    """Write `value` at output channel `channel`, token `token` of layer `layer`'s down projection."""
+    """Pin output channel `channel` at token position `token` of layer `layer`'s down projection.
+
+    value=None keeps the unedited model's own output there (restores the super activation of
+    every input exactly, whatever the prompt); a number writes that value.
+    """
 
     layer: int
     channel: int
-    token: int
-    value: float
+    token: int = 0
+    value: float | None = None
 
 
 @dataclass(frozen=True)
@@ -103,7 +107,7 @@ def validate(loaded, edit: Edit) -> None:
         _check_coord(loaded, c.layer, c.row, c.col, n)
     for p in edit.pins:
         _check_coord(loaded, p.layer, p.channel, None, n)
-        if not math.isfinite(p.value):
+        if p.value is not None and not math.isfinite(p.value):
             raise BadInput(f"Pinned activation value {p.value!r} is not finite.")
 
 
@@ -158,7 +162,7 @@ def _make_hook(proj):
             _recompute_rows(proj, x, y, rows)
         for p in pins:
             if p.token < y.shape[-2]:
-                y[..., p.token, p.channel] = p.value
+                y[..., p.token, p.channel] = output[..., p.token, p.channel] if p.value is None else p.value
         return y
 
     return hook
