@@ -1,0 +1,90 @@
+"""Caps on user input that hold everywhere: generous by default, tighter on a public server.
+
+Why caps at all: one page request must not be able to occupy a shared CPU for minutes (a 1 MB
+prompt, 100,000 generated tokens). Locally the caps only catch mistakes; with `SW_PUBLIC=1` they
+keep a free Space responsive. Each cap can be overridden by an environment variable
+(`SW_MAX_PROMPT_CHARS`, `SW_MAX_NEW_TOKENS`, `SW_MAX_PPL_TOKENS`, `SW_MAX_CONCURRENT_JOBS`).
+"""
+
+from __future__ import annotations
+
+import numbers
+import os
+from dataclasses import dataclass, replace
+
+from .errors import BadInput
+from .public import is_public
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_prompt_chars: int
+    max_new_tokens: int
+    max_ppl_tokens: int
+    max_concurrent_jobs: int
+
+
+# Local use: caps that only catch mistakes.
+DEFAULT = Limits(max_prompt_chars=20_000, max_new_tokens=1024, max_ppl_tokens=100_000, max_concurrent_jobs=4)
+# A public server (2 shared vCPUs on a free Space): a few seconds of work per request.
+PUBLIC = Limits(max_prompt_chars=2_000, max_new_tokens=128, max_ppl_tokens=2_048, max_concurrent_jobs=2)
+
+_ENV = {
+    "max_prompt_chars": "SW_MAX_PROMPT_CHARS",
+    "max_new_tokens": "SW_MAX_NEW_TOKENS",
+    "max_ppl_tokens": "SW_MAX_PPL_TOKENS",
+    "max_concurrent_jobs": "SW_MAX_CONCURRENT_JOBS",
+}
+
+
+def current() -> Limits:
+    """The limits in force now: public ones when SW_PUBLIC=1, else the defaults; env overrides win."""
+    base = PUBLIC if is_public() else DEFAULT
+    overrides = {}
+    for field_name, var in _ENV.items():
+        raw = os.environ.get(var)
+        if raw is None or not raw.strip():
+            continue
+        try:
+            value = int(raw)
+        except ValueError:
+            raise BadInput(f"{var}={raw!r} is not an integer: set it to a positive whole number or unset it.") from None
+        if value < 1:
+            raise BadInput(f"{var}={value} must be at least 1.")
+        overrides[field_name] = value
+    return replace(base, **overrides) if overrides else base
+
+
+def check_prompt(text) -> str:
+    """`text` unchanged if it is a non-empty string within the prompt cap, else BadInput."""
+    if not isinstance(text, str):
+        raise BadInput(f"The prompt must be text, not {type(text).__name__}.")
+    if not text.strip():
+        raise BadInput("The prompt is empty: type some text to run the model on.")
+    cap = current().max_prompt_chars
+    if len(text) > cap:
+        raise BadInput(
+            f"The prompt is {len(text):,} characters long; the limit here is {cap:,}. Shorten it."
+        )
+    return text
+
+
+def _check_count(n, what: str, cap: int) -> int:
+    if isinstance(n, bool) or not isinstance(n, (numbers.Integral, float)):
+        raise BadInput(f"The number of {what} must be a whole number from 1 to {cap:,}, not {n!r}.")
+    if isinstance(n, float) and not n.is_integer():
+        raise BadInput(f"The number of {what} must be a whole number from 1 to {cap:,}, not {n}.")
+    n = int(n)
+    if not 1 <= n <= cap:
+        raise BadInput(f"{n:,} {what} asked for; allowed: 1 to {cap:,}.")
+    return n
+
+
+def check_new_tokens(n) -> int:
+    """`n` as an int if 1 <= n <= max_new_tokens, else BadInput saying the allowed range."""
+    return _check_count(n, "new tokens", current().max_new_tokens)
+
+
+def check_ppl_tokens(n) -> int:
+    """`n` as an int if 1 <= n <= max_ppl_tokens (tokens scored by a perplexity run), else BadInput."""
+    return _check_count(n, "perplexity tokens", current().max_ppl_tokens)
