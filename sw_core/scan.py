@@ -1,0 +1,239 @@
+"""One forward pass, hooks on every down projection: per-layer maxima, never whole activations.
+
+For each layer the scan keeps the largest |input| of the down projection (with its token and input
+channel), the largest |output| (token, output channel and the signed value there) and the typical
+|output| (median over tokens x channels). Memory is O(layers), plus O(layers x tokens) for the two
+optional traces, so a scan of a 70B model costs no more than its forward pass.
+
+It also keeps, for the layer's output spike, the residual stream at that token and channel just
+before and just after the decoder layer: a layer that *creates* a massive activation grows
+|residual[channel]|, a layer that *cancels* one shrinks it (`sw_core.detect` uses this).
+
+Concurrency: the loaded model is shared. Hooks registered here fire for every forward pass on the
+model, so each hook checks a `ContextVar` and records only the pass started by this scan; other
+threads' passes are ignored. Hooks are removed in `finally`, also when the forward raises.
+"""
+
+from __future__ import annotations
+
+import contextvars
+from dataclasses import asdict, dataclass, field
+
+import torch
+
+from .arch import spec_for
+from .edits import applied, install_hooks
+
+_SCANNING: contextvars.ContextVar[object | None] = contextvars.ContextVar("sw_scan", default=None)
+
+
+@dataclass
+class LayerStats:
+    """Maxima of one layer's down projection over one prompt. Channels index [out, in] of W."""
+
+    layer: int
+    in_max: float  # max |x| over tokens x input channels
+    in_token: int
+    in_channel: int
+    out_max: float  # max |y| over tokens x output channels
+    out_token: int
+    out_channel: int
+    out_value: float  # signed y at (out_token, out_channel)
+    out_median: float  # median |y| over tokens x output channels: the layer's typical output
+    resid_before: float | None = None  # residual stream at (out_token, out_channel) entering the layer
+    resid_after: float | None = None  # ... and leaving it
+    # x at out_token (all input channels, float32 CPU), only with scan(..., keep_rows=True):
+    # what `detect` decomposes y[out_channel] = sum_j W[out_channel, j] * x[j] with.
+    in_row: torch.Tensor | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def grows_residual(self) -> bool | None:
+        """True when the layer makes |residual[out_channel]| larger at out_token (creates)."""
+        if self.resid_before is None or self.resid_after is None:
+            return None
+        return abs(self.resid_after) > abs(self.resid_before)
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d.pop("in_row")
+        return d
+
+
+@dataclass
+class Scan:
+    prompt: str
+    tokens: list[str]
+    layers: list[LayerStats]
+    token_out_max: list[list[float]]  # [layer][token]: max |y| over output channels (heatmap)
+    channel_trace: list[list[float]] | None = None  # [layer][token]: |y[track_channel]|
+    track_channel: int | None = None
+
+    def out_maxima(self) -> list[float]:
+        return [s.out_max for s in self.layers]
+
+    def to_dict(self) -> dict:
+        return {
+            "prompt": self.prompt,
+            "tokens": self.tokens,
+            "layers": [s.to_dict() for s in self.layers],
+            "token_out_max": self.token_out_max,
+            "channel_trace": self.channel_trace,
+            "track_channel": self.track_channel,
+        }
+
+
+def _first_tensor(obj):
+    if isinstance(obj, torch.Tensor):
+        return obj
+    if isinstance(obj, (tuple, list)) and obj and isinstance(obj[0], torch.Tensor):
+        return obj[0]
+    if hasattr(obj, "last_hidden_state"):
+        return obj.last_hidden_state
+    return None
+
+
+def _flat(t: torch.Tensor) -> torch.Tensor:
+    """[..., T, C] -> [T, C] float32 of the first sequence (scans run one prompt at a time)."""
+    t = t.detach().float()
+    return t.reshape(-1, t.shape[-2], t.shape[-1])[0] if t.dim() >= 2 else t.reshape(1, -1)
+
+
+def decoder_layers(loaded) -> list[torch.nn.Module]:
+    """The decoder layer modules holding each down projection (for residual-stream readings)."""
+    suffix = "." + spec_for(loaded.model_type).down_proj
+    return [loaded.model.get_submodule(p.name[: -len(suffix)]) for p in loaded.layers]
+
+
+def token_strings(loaded, ids: list[int]) -> list[str]:
+    tok = loaded.tokenizer
+    try:
+        return [tok.decode([i]) for i in ids]
+    except Exception:  # a tokenizer without decode: ids are still a readable label
+        return [str(i) for i in ids]
+
+
+def scan(
+    loaded,
+    prompt: str,
+    *,
+    add_bos: bool | None = None,
+    edit=None,
+    track_channel: int | None = None,
+    keep_rows: bool = False,
+) -> Scan:
+    """Run `prompt` through the model once (with `edit` applied, if any) and return per-layer maxima.
+
+    edit=None leaves any edit the caller already applied in effect. keep_rows=True also keeps the
+    down projection's input row at each layer's output-spike token (for decomposing the spike).
+    """
+    ids = loaded.encode(prompt, add_bos=add_bos)
+    n = loaded.num_layers
+    if track_channel is not None:
+        out_f = loaded.layers[0].out_features
+        if not 0 <= track_channel < out_f:
+            from .errors import BadInput
+
+            raise BadInput(f"Channel {track_channel} is out of range: output channels are 0..{out_f - 1}.")
+    # Raw per-layer results as small tensors; converted to floats once, after the pass.
+    raw: list[dict | None] = [None] * n
+    me = object()
+    handles = []
+
+    def proj_hook(i):
+        def hook(module, inputs, output):
+            if _SCANNING.get() is not me:
+                return
+            x = _flat(inputs[0])  # [T, in]
+            y = _flat(_first_tensor(output))  # [T, out]
+            ax, ay = x.abs(), y.abs()
+            in_idx = int(ax.argmax())
+            out_idx = int(ay.argmax())
+            t_out, c_out = divmod(out_idx, ay.shape[1])
+            r = {
+                "in_max": ax.reshape(-1)[in_idx], "in_pos": divmod(in_idx, ax.shape[1]),
+                "out_value": y[t_out, c_out], "out_pos": (t_out, c_out),
+                "out_median": ay.median(),
+                "token_out_max": ay.amax(dim=1),
+            }
+            if track_channel is not None:
+                r["trace"] = ay[:, track_channel]
+            if keep_rows:
+                r["in_row"] = x[t_out].cpu().clone()
+            raw[i] = r
+
+        return hook
+
+    def layer_pre_hook(i):
+        def hook(module, args, kwargs):
+            if _SCANNING.get() is not me:
+                return
+            h = args[0] if args else kwargs.get("hidden_states")
+            # Keep a reference only while this layer runs: the reading happens in layer_hook.
+            pending[i] = h
+
+        return hook
+
+    def layer_hook(i):
+        def hook(module, args, kwargs, output):
+            if _SCANNING.get() is not me:
+                return
+            before = pending.pop(i, None)
+            after = _first_tensor(output)
+            r = raw[i]
+            if r is None or before is None or after is None:
+                return
+            t, c = r["out_pos"]
+            r["resid_before"] = _flat(before[..., t : t + 1, c : c + 1])[0, 0]
+            r["resid_after"] = _flat(after[..., t : t + 1, c : c + 1])[0, 0]
+
+        return hook
+
+    pending: dict[int, torch.Tensor] = {}
+    install_hooks(loaded)  # the edit hooks first, so these hooks see the edited output
+    token = _SCANNING.set(me)
+    try:
+        for i, p in enumerate(loaded.layers):
+            handles.append(p.module.register_forward_hook(proj_hook(i)))
+        for i, m in enumerate(decoder_layers(loaded)):
+            handles.append(m.register_forward_pre_hook(layer_pre_hook(i), with_kwargs=True))
+            handles.append(m.register_forward_hook(layer_hook(i), with_kwargs=True))
+        with torch.no_grad():
+            if edit is None:
+                loaded.model(input_ids=ids, use_cache=False)
+            else:
+                with applied(loaded, edit):
+                    loaded.model(input_ids=ids, use_cache=False)
+    finally:
+        for h in handles:
+            h.remove()
+        _SCANNING.reset(token)
+        pending.clear()
+    return _to_scan(loaded, prompt, ids[0].tolist(), raw, track_channel)
+
+
+def _to_scan(loaded, prompt, ids, raw, track_channel) -> Scan:
+    layers, heat, trace = [], [], []
+    for i, r in enumerate(raw):
+        if r is None:
+            raise RuntimeError(f"Layer {i}'s down projection did not run during the forward pass.")
+        before, after = r.get("resid_before"), r.get("resid_after")
+        layers.append(LayerStats(
+            layer=i,
+            in_max=float(r["in_max"]), in_token=r["in_pos"][0], in_channel=r["in_pos"][1],
+            out_max=abs(float(r["out_value"])), out_token=r["out_pos"][0], out_channel=r["out_pos"][1],
+            out_value=float(r["out_value"]), out_median=float(r["out_median"]),
+            resid_before=None if before is None else float(before),
+            resid_after=None if after is None else float(after),
+            in_row=r.get("in_row"),
+        ))
+        heat.append(r["token_out_max"].cpu().tolist())
+        if track_channel is not None:
+            trace.append(r["trace"].cpu().tolist())
+    return Scan(
+        prompt=prompt,
+        tokens=token_strings(loaded, ids),
+        layers=layers,
+        token_out_max=heat,
+        channel_trace=trace if track_channel is not None else None,
+        track_channel=track_channel,
+    )
