@@ -1,0 +1,45 @@
+"""Super Weight Explorer: `streamlit run app.py`. The sidebar picks the model; pages/ hold the screens."""
+
+import streamlit as st
+
+from pages import _ui
+from sw_core.errors import SuperWeightError
+
+st.set_page_config(page_title="Super Weight Explorer", page_icon=":material/bolt:", layout="wide")
+
+PAGES = [
+    st.Page("pages/activations.py", title="Activations", icon=":material/grid_on:", default=True),
+    st.Page("pages/super_weights.py", title="Super weights", icon=":material/bolt:"),
+    st.Page("pages/classroom.py", title="Classroom", icon=":material/school:"),
+    st.Page("pages/quantization.py", title="Quantization", icon=":material/compress:"),
+    st.Page("pages/catalog.py", title="Catalog", icon=":material/menu_book:"),
+]
+page = st.navigation(PAGES)
+
+with st.sidebar:
+    st.markdown("### Model")
+    ref = st.text_input("Model", value="embedded", key="model_ref",
+                        help="'embedded' (SmolLM2-135M-Instruct, offline), a hub id, a local folder or a .gguf file")
+    c1, c2 = st.columns(2)
+    device = c1.selectbox("Device", ["auto", "cpu", "cuda"], key="model_device")
+    dtype = c2.selectbox("Dtype", ["auto", "float32", "bfloat16", "float16"], key="model_dtype")
+    with st.expander("Unsafe loading options"):
+        trust = st.checkbox("trust_remote_code (runs the repo's code)", key="model_trust")
+        pickle = st.checkbox("allow pickled .bin weights", key="model_pickle")
+
+key = (ref.strip() or "embedded", device, dtype, trust, pickle)
+try:
+    _ui.check_load_request(*key)
+    with st.spinner(f"Loading {key[0]} ..."):
+        loaded = _ui.load_model(*key)
+except SuperWeightError as e:
+    st.session_state.pop(_ui.MODEL_KEY, None)
+    st.error(f"{e}")
+    st.stop()
+st.session_state[_ui.MODEL_KEY] = key
+with st.sidebar:
+    info = loaded.info()
+    st.caption(f"**{info['model']}** · {info['layers']} layers · {info['parameters'] / 1e6:.0f}M params · "
+               f"{info['device']} · {info['dtype']} · loaded in {info['load_seconds']:.1f} s")
+
+page.run()

@@ -1,0 +1,121 @@
+"""Streamlit glue every page shares: the model in use, error display, downloads, URL state.
+
+Pages import this module; it holds no maths (that lives in sw_core). The model is loaded once per
+(ref, device, dtype) by `st.cache_resource` and shared by every session: it is never mutated, edits
+run inside `sw_core.edits.applied` in the script thread.
+"""
+
+from __future__ import annotations
+
+import json
+from contextlib import contextmanager
+
+import streamlit as st
+
+from sw_core import urlstate
+from sw_core.errors import SuperWeightError
+
+MODEL_KEY = "_sw_model_key"  # session_state: the (ref, device, dtype) the sidebar picked
+
+
+@st.cache_resource(show_spinner=False, max_entries=2)
+def load_model(ref: str, device: str, dtype: str, trust_remote_code: bool = False, allow_pickle: bool = False):
+    from sw_core.loading import load
+
+    return load(ref, device=device, dtype=dtype, trust_remote_code=trust_remote_code, allow_pickle=allow_pickle)
+
+
+def model():
+    """The Loaded model the sidebar picked (a cache hit: app.py loaded it before the page ran)."""
+    key = st.session_state.get(MODEL_KEY)
+    if key is None:
+        st.error("No model is loaded: pick one in the sidebar.")
+        st.stop()
+    return load_model(*key)
+
+
+def model_id(loaded) -> str:
+    """A string naming the model for cache keys of derived results."""
+    return f"{loaded.ref}|{loaded.input_device}|{loaded.dtype}"
+
+
+@contextmanager
+def errors_shown():
+    """Show expected bad input (SuperWeightError) as st.error with its advice, then stop the page."""
+    try:
+        yield
+    except SuperWeightError as e:
+        st.error(str(e))
+        st.stop()
+
+
+def download_figure(fig, name: str, key: str | None = None) -> None:
+    """A button that downloads the figure as a self-contained HTML file (works offline)."""
+    st.download_button(
+        f"Download {name}.html", data=lambda: fig.to_html(include_plotlyjs=True, full_html=True),
+        file_name=f"{name}.html", mime="text/html", on_click="ignore", key=key or f"dl-{name}-html",
+    )
+
+
+def download_table(df, name: str, key: str | None = None) -> None:
+    """Two buttons: the table as CSV and as JSON records."""
+    c1, c2 = st.columns(2)
+    with c1:
+        st.download_button(f"{name}.csv", data=lambda: df.to_csv(index=False), file_name=f"{name}.csv",
+                           mime="text/csv", on_click="ignore", key=key or f"dl-{name}-csv")
+    with c2:
+        st.download_button(f"{name}.json", data=lambda: df.to_json(orient="records", indent=2),
+                           file_name=f"{name}.json", mime="application/json", on_click="ignore",
+                           key=(key or f"dl-{name}") + "-json")
+
+
+def download_json(obj, name: str, key: str | None = None) -> None:
+    st.download_button(f"Download {name}.json", data=lambda: json.dumps(obj, indent=2, default=str),
+                       file_name=f"{name}.json", mime="application/json", on_click="ignore",
+                       key=key or f"dl-{name}-json")
+
+
+def state_from_url(key: str, param: str, decode=str, default=None):
+    """Seed session_state[key] from the query parameter once per session (so a URL reproduces a view)."""
+    seeded = st.session_state.setdefault("_sw_seeded", set())
+    if key not in seeded:
+        seeded.add(key)
+        raw = st.query_params.get(param)
+        if raw is not None:
+            try:
+                st.session_state[key] = decode(raw)
+            except (ValueError, SuperWeightError):
+                st.warning(f"Ignored the URL parameter {param}={raw!r}: it is malformed.")
+    if key not in st.session_state and default is not None:
+        st.session_state[key] = default
+    return st.session_state.get(key)
+
+
+def state_to_url(**params) -> None:
+    """Write page state into the URL; None or an empty value removes the parameter."""
+    for name, value in params.items():
+        text = urlstate.encode_value(value)
+        if text in (None, ""):
+            if name in st.query_params:
+                del st.query_params[name]
+        elif st.query_params.get(name) != text:
+            st.query_params[name] = text
+
+
+def check_load_request(ref: str, device: str, dtype: str, trust_remote_code: bool, allow_pickle: bool) -> None:
+    """Refuse what a public deployment forbids (non-allowlisted models, unsafe loading) before loading."""
+    try:
+        from sw_core import public
+    except ImportError:  # the deployment module is optional
+        return
+    public.check_load_request(ref, trust_remote_code=trust_remote_code, allow_pickle=allow_pickle)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def spike_scan(_loaded, model_key: str, prompt: str):
+    """A scan of `prompt` that also traces, per token, the channel of the largest output spike."""
+    from sw_core.scan import scan
+
+    first = scan(_loaded, prompt)
+    spike = max(first.layers, key=lambda s: s.out_max)
+    return scan(_loaded, prompt, track_channel=spike.out_channel)

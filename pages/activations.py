@@ -1,0 +1,49 @@
+"""Activations: where the down projections spike, for any prompt (one forward pass)."""
+
+import pandas as pd
+import streamlit as st
+
+from pages import _ui
+from sw_core import limits, plots
+
+DEFAULT_PROMPT = "Summer is hot. Winter is cold. The super weight holds this model together."
+
+st.title("Activations")
+st.caption("Max |input| and |output| of every layer's MLP down projection, from one forward pass. "
+           "A super weight shows as one layer whose output jumps by orders of magnitude.")
+loaded = _ui.model()
+_ui.state_from_url("act_prompt", "prompt", default=DEFAULT_PROMPT)
+prompt = st.text_area("Prompt", key="act_prompt", height=80, help="Ctrl+Enter to update the charts")
+_ui.state_to_url(prompt=prompt if prompt != DEFAULT_PROMPT else None)
+
+with _ui.errors_shown():
+    limits.check_prompt(prompt)
+    result = _ui.spike_scan(loaded, _ui.model_id(loaded), prompt)
+
+spike = max(result.layers, key=lambda s: s.out_max)
+typical = sorted(s.out_max for s in result.layers)[len(result.layers) // 2]
+c1, c2, c3, c4 = st.columns(4)
+c1.metric("Spike layer", spike.layer)
+c2.metric("Max |output|", f"{spike.out_max:,.0f}", help="signed value %.1f" % spike.out_value)
+c3.metric("Channels (in → out)", f"{spike.in_channel} → {spike.out_channel}")
+c4.metric("× the median layer's max", f"{spike.out_max / max(typical, 1e-9):,.0f}")
+st.caption(f"Token {spike.out_token} ({result.tokens[spike.out_token]!r}); the super weight candidate is "
+           f"layers[{spike.layer}].down_proj.weight[{spike.out_channel}, {spike.in_channel}].")
+
+left, right = st.columns([2, 3])
+with left:
+    fig = plots.activation_heatmap(result)
+    st.plotly_chart(fig, key="act_heatmap")
+    _ui.download_figure(fig, "activation-heatmap")
+with right:
+    fig = plots.max_per_layer(result)
+    st.plotly_chart(fig, key="act_lines")
+    _ui.download_figure(fig, "max-per-layer")
+    fig = plots.token_heatmap(result)
+    st.plotly_chart(fig, key="act_tokens")
+    _ui.download_figure(fig, "channel-by-token")
+
+with st.expander("Per-layer table"):
+    df = pd.DataFrame([s.to_dict() for s in result.layers])
+    st.dataframe(df, hide_index=True)
+    _ui.download_table(df, "layer-stats")

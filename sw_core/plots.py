@@ -1,0 +1,112 @@
+"""Plotly figures shared by the app and the CLI exports. Each takes a result dataclass, returns a Figure.
+
+Activations span five orders of magnitude (a super activation ~1e4 next to ~1 elsewhere), so the
+heatmaps colour log10 |value| and label the colour bar in plain numbers.
+"""
+
+from __future__ import annotations
+
+import math
+
+import plotly.graph_objects as go
+
+_LOG_FLOOR = 1e-3  # |values| below this are drawn as this (log of zero is undefined)
+ORIGINAL, EDITED = "#1f77b4", "#d62728"
+
+
+def _log10(values) -> list[list[float]] | list[float]:
+    if values and isinstance(values[0], (list, tuple)):
+        return [_log10(v) for v in values]
+    return [math.log10(max(abs(float(v)), _LOG_FLOOR)) for v in values]
+
+
+def _log_colorbar(zmin: float, zmax: float, title: str) -> dict:
+    ticks = list(range(math.floor(zmin), math.ceil(zmax) + 1))
+    return dict(title=title, tickvals=ticks, ticktext=[f"{10 ** t:g}" for t in ticks])
+
+
+def _spike_layer(scan):
+    return max(scan.layers, key=lambda s: s.out_max)
+
+
+def activation_heatmap(scan) -> go.Figure:
+    """Layers x {input, output}: max |down_proj input| and max |output| per layer, log colour."""
+    layers = [s.layer for s in scan.layers]
+    z = _log10([[s.in_max, s.out_max] for s in scan.layers])
+    flat = [v for row in z for v in row]
+    text = [[f"{s.in_max:,.1f} (channel {s.in_channel}, token {s.in_token})",
+             f"{s.out_max:,.1f} (channel {s.out_channel}, token {s.out_token})"] for s in scan.layers]
+    fig = go.Figure(go.Heatmap(
+        z=z, x=["max |input|", "max |output|"], y=layers, text=text, colorscale="Inferno",
+        hovertemplate="layer %{y}, %{x}: %{text}<extra></extra>",
+        colorbar=_log_colorbar(min(flat), max(flat), "|activation|"),
+    ))
+    spike = _spike_layer(scan)
+    fig.add_annotation(x="max |output|", y=spike.layer, text=f"spike: layer {spike.layer}, channel {spike.out_channel}",
+                       showarrow=True, arrowhead=2, ax=90, ay=0, font=dict(color="white"), bgcolor="#d62728")
+    fig.update_yaxes(title="layer", autorange="reversed", dtick=1 if len(layers) <= 40 else None)
+    fig.update_layout(title="down_proj max |activation| by layer (log colour)", height=max(360, 16 * len(layers)),
+                      margin=dict(l=50, r=20, t=50, b=30))
+    return fig
+
+
+def token_heatmap(scan) -> go.Figure:
+    """Layers x tokens: |output| at the tracked channel (scan.channel_trace), else the max over channels."""
+    rows = scan.channel_trace if scan.channel_trace is not None else scan.token_out_max
+    trace = [[float(v) for v in row] for row in rows]
+    z = _log10(trace)
+    flat = [v for row in z for v in row]
+    tokens = [f"{i}:{t}" for i, t in enumerate(scan.tokens)]
+    channel = getattr(scan, "track_channel", None)
+    fig = go.Figure(go.Heatmap(
+        z=z, x=tokens, y=list(range(len(trace))), customdata=trace, colorscale="Inferno",
+        hovertemplate="layer %{y}, token %{x}: %{customdata:,.1f}<extra></extra>",
+        colorbar=_log_colorbar(min(flat), max(flat), "|output|"),
+    ))
+    fig.update_yaxes(title="layer", autorange="reversed")
+    fig.update_xaxes(title="token", tickangle=-45)
+    name = f"channel {channel}" if scan.channel_trace is not None else "the largest channel"
+    fig.update_layout(title=f"down_proj output at {name}, by layer and token (log colour)",
+                      height=max(360, 16 * len(trace)), margin=dict(l=50, r=20, t=50, b=60))
+    return fig
+
+
+def max_per_layer(scan) -> go.Figure:
+    """The paper's Fig. 2: max |down_proj input| and |output| per layer, log y; the spike marked."""
+    layers = [s.layer for s in scan.layers]
+    fig = go.Figure()
+    fig.add_scatter(x=layers, y=[max(s.in_max, _LOG_FLOOR) for s in scan.layers], mode="lines+markers", name="max |input|")
+    fig.add_scatter(x=layers, y=[max(s.out_max, _LOG_FLOOR) for s in scan.layers], mode="lines+markers", name="max |output|")
+    spike = _spike_layer(scan)
+    fig.add_annotation(x=spike.layer, y=math.log10(max(spike.out_max, _LOG_FLOOR)),
+                       text=f"layer {spike.layer}: {spike.out_max:,.0f}<br>in ch {spike.in_channel} → out ch {spike.out_channel}",
+                       showarrow=True, arrowhead=2)
+    fig.update_yaxes(type="log", title="max |activation|")
+    fig.update_xaxes(title="layer", dtick=1 if len(layers) <= 40 else None)
+    fig.update_layout(title="Max down_proj activation per layer (Fig. 2 of the paper)", height=380,
+                      margin=dict(l=50, r=20, t=50, b=40), legend=dict(orientation="h", y=-0.2))
+    return fig
+
+
+def probability_bars(words, original, edited, *, title: str, ratios=None) -> go.Figure:
+    """Grouped bars per word: probability under the original and the edited model, ratio on top."""
+    ratios = ratios if ratios is not None else [e / o if o else float("inf") for o, e in zip(original, edited)]
+    fig = go.Figure()
+    fig.add_bar(x=list(words), y=list(original), name="original", marker_color=ORIGINAL)
+    fig.add_bar(x=list(words), y=list(edited), name="edited", marker_color=EDITED,
+                text=[f"×{r:.2g}" for r in ratios], textposition="outside")
+    fig.update_layout(title=title, barmode="group", yaxis_title="probability", height=400,
+                      margin=dict(l=50, r=20, t=50, b=40), legend=dict(orientation="h", y=1.1))
+    return fig
+
+
+def value_bars(labels, series: dict[str, list[float]], *, title: str, log: bool = False, ytitle: str = "") -> go.Figure:
+    """Grouped bars: one group per label, one bar per series (e.g. perplexity per quantization setting)."""
+    fig = go.Figure()
+    for name, values in series.items():
+        fig.add_bar(x=list(labels), y=list(values), name=name, text=[f"{v:.4g}" for v in values], textposition="outside")
+    fig.update_layout(title=title, barmode="group", height=380, yaxis_title=ytitle,
+                      margin=dict(l=50, r=20, t=50, b=40))
+    if log:
+        fig.update_yaxes(type="log")
+    return fig

@@ -1,0 +1,75 @@
+"""Page state <-> URL query parameters, as short readable strings (pure functions, no streamlit).
+
+A coordinate is written `layer.row.col`; an edit `layer.row.col=factor` joined by commas, e.g.
+`?sw=11.507.1229=0,11.507.1487=1` turns the first super weight off and keeps the second.
+"""
+
+from __future__ import annotations
+
+import math
+
+from .edits import Coord
+from .errors import BadInput
+
+
+def encode_coord(c: Coord) -> str:
+    return f"{c.layer}.{c.row}.{c.col}"
+
+
+def decode_coord(text: str) -> Coord:
+    parts = text.strip().split(".")
+    if len(parts) != 3 or not all(p.strip().lstrip("-").isdigit() for p in parts):
+        raise BadInput(f"Coordinate {text!r} is malformed: write layer.row.col, e.g. 11.507.1229.")
+    return Coord(*(int(p) for p in parts))
+
+
+def encode_factors(factors: dict[Coord, float]) -> str:
+    """`{Coord(11,507,1229): 0.0}` -> "11.507.1229=0"; sorted so equal edits give equal URLs."""
+    items = sorted(factors.items(), key=lambda kv: (kv[0].layer, kv[0].row, kv[0].col))
+    return ",".join(f"{encode_coord(c)}={encode_number(f)}" for c, f in items)
+
+
+def decode_factors(text: str) -> dict[Coord, float]:
+    out: dict[Coord, float] = {}
+    for item in filter(None, (s.strip() for s in (text or "").split(","))):
+        coord, _, factor = item.partition("=")
+        out[decode_coord(coord)] = decode_number(factor or "0")
+    return out
+
+
+def encode_number(x: float) -> str:
+    return f"{x:g}"
+
+
+def decode_number(text: str, lo: float = -math.inf, hi: float = math.inf) -> float:
+    try:
+        x = float(text)
+    except (TypeError, ValueError):
+        raise BadInput(f"{text!r} is not a number.") from None
+    if not math.isfinite(x) or not lo <= x <= hi:
+        raise BadInput(f"{text!r} is outside {lo:g}..{hi:g}.")
+    return x
+
+
+def decode_bool(text: str) -> bool:
+    t = str(text).strip().lower()
+    if t in ("1", "true", "yes", "on"):
+        return True
+    if t in ("0", "false", "no", "off", ""):
+        return False
+    raise BadInput(f"{text!r} is not a yes/no value: use 1 or 0.")
+
+
+def encode_value(value) -> str | None:
+    """Any page value as URL text: bools 1/0, numbers compact, dicts of Coord as factors."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, (int, float)):
+        return encode_number(value)
+    if isinstance(value, dict):
+        return encode_factors(value)
+    if isinstance(value, (list, tuple)):
+        return ",".join(encode_coord(v) if isinstance(v, Coord) else str(v) for v in value)
+    return str(value)
