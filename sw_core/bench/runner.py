@@ -1,0 +1,142 @@
+"""Run the bench groups, collect results, write `results.json` and `results.md`."""
+
+from __future__ import annotations
+
+import math
+import platform
+import sys
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from .context import BenchContext
+from .timing import BenchResult
+
+
+def _groups():
+    """(group name, function(ctx) -> list[BenchResult]); imported lazily: a capability that has
+    not landed (ImportError) skips its group instead of breaking the whole bench."""
+    return [
+        ("scan", "sw_core.bench.cases_scan", "scan_cases"),
+        ("edits", "sw_core.bench.cases_edits", "toggle_cases"),
+        ("metrics", "sw_core.bench.cases_metrics", "perplexity_cases"),
+        ("loading", "sw_core.bench.cases_loading", "ready_cases"),
+        ("quant", "sw_core.bench.cases_quant", "quant_cases"),
+        ("app", "sw_core.bench.cases_app", "app_cases"),
+    ]
+
+
+GROUPS = tuple(name for name, _, _ in _groups())
+
+
+@dataclass
+class BenchRun:
+    results: list[BenchResult]
+    skipped: dict[str, str] = field(default_factory=dict)  # group -> why
+    environment: dict = field(default_factory=dict)
+
+    def to_json(self) -> dict:
+        return {r.name: r.to_json() for r in self.results}
+
+
+def environment(ctx: BenchContext) -> dict:
+    device = ctx.device
+    gpu = torch.cuda.get_device_name(torch.device(device)) if device.startswith("cuda") else None
+    return {
+        "model": ctx.loaded.name,
+        "device": device,
+        "gpu": gpu,
+        "dtype": str(ctx.loaded.dtype).replace("torch.", ""),
+        "torch": torch.__version__,
+        "torch_threads": torch.get_num_threads(),
+        "python": platform.python_version(),
+        "machine": f"{platform.machine()}, {_cpu_count()} CPUs",
+        "quick": ctx.quick,
+        "repeats": ctx.repeats,
+        "date": time.strftime("%Y-%m-%d %H:%M"),
+    }
+
+
+def _cpu_count() -> int:
+    import os
+
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def run_bench(ctx: BenchContext, only: list[str] | None = None, progress=None) -> BenchRun:
+    """Run every group (or those in `only`) and return the results; a group that fails is skipped
+    with its error recorded, so one broken capability does not hide the other figures."""
+    import importlib
+
+    say = progress or (lambda msg: None)
+    run = BenchRun(results=[], environment=environment(ctx))
+    for name, module_name, fn_name in _groups():
+        if only and name not in only:
+            continue
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError as e:
+            run.skipped[name] = f"capability not available: {e}"
+            say(f"[{name}] skipped: {e}")
+            continue
+        say(f"[{name}] ...")
+        start = time.perf_counter()
+        try:
+            group = getattr(module, fn_name)(ctx)
+        except Exception as e:  # noqa: BLE001 - record and go on with the other groups
+            run.skipped[name] = f"{type(e).__name__}: {e}"
+            say(f"[{name}] failed: {type(e).__name__}: {e}\n{traceback.format_exc()}")
+            continue
+        for r in group:
+            say(f"  {r.name}: {_fmt(r.value)} {r.unit} vs {_fmt(r.baseline)} {r.unit} -> ratio {_fmt(r.ratio)}")
+        run.results.extend(group)
+        say(f"[{name}] {time.perf_counter() - start:.1f} s")
+    return run
+
+
+def _fmt(x: float) -> str:
+    if not isinstance(x, (int, float)) or not math.isfinite(x):
+        return str(x)
+    if x == 0:
+        return "0"
+    if abs(x) >= 1e5 or abs(x) < 1e-3:
+        return f"{x:.3g}"
+    return f"{x:.4g}"
+
+
+def markdown(run: BenchRun) -> str:
+    env = run.environment
+    lines = [
+        f"Model {env.get('model')} on {env.get('device')}"
+        + (f" ({env['gpu']})" if env.get("gpu") else f" ({env.get('machine')}, {env.get('torch_threads')} torch threads)")
+        + f", {env.get('dtype')}; torch {env.get('torch')}; medians of {env.get('repeats')} repeats after a warm-up"
+        + ("; quick mode" if env.get("quick") else "") + f"; {env.get('date')}.",
+        "",
+        "| case | value | baseline | ratio | goal | met | value measures | baseline measures |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in run.results:
+        met = "—" if r.met is None else ("yes" if r.met else "**no**")
+        lines.append(
+            f"| {r.name} | {_fmt(r.value)} {r.unit} | {_fmt(r.baseline)} {r.unit} | {_fmt(r.ratio)} | "
+            f"{r.goal or '—'} | {met} | {r.what} | {r.baseline_what} |"
+        )
+    if run.skipped:
+        lines += ["", "Skipped groups:"]
+        lines += [f"- {name}: {why}" for name, why in run.skipped.items()]
+    return "\n".join(lines) + "\n"
+
+
+def write_outputs(run: BenchRun, out: str | Path) -> tuple[Path, Path]:
+    from ..cli.common import write_json
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    json_path, md_path = out / "results.json", out / "results.md"
+    write_json(run.to_json(), json_path)
+    md_path.write_text(markdown(run))
+    print(f"wrote {md_path}", file=sys.stderr)
+    return json_path, md_path

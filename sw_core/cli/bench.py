@@ -1,0 +1,51 @@
+"""`python -m sw_core bench [--quick] [--only GROUP ...] [--model REF] --out bench`.
+
+Every figure is a ratio against a baseline measured in the same run (medians of >= 5 repeats,
+after a warm-up): writes OUT/results.json (name -> {value, baseline, ratio, goal, unit, ...}) and
+OUT/results.md, and prints the Markdown table.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from .common import add_model_args, load_from_args, progress
+
+
+def add_arguments(p) -> None:
+    from ..bench.runner import GROUPS
+
+    add_model_args(p)
+    p.add_argument("--out", default="bench", help="folder for results.json and results.md (default: bench)")
+    p.add_argument("--quick", action="store_true", help="a fast smoke run: short inputs, slow groups skipped")
+    p.add_argument("--repeats", type=int, default=5, help="timed repeats per figure (at least 5; default 5)")
+    p.add_argument("--only", nargs="+", choices=GROUPS, metavar="GROUP",
+                   help=f"run only these groups: {', '.join(GROUPS)}")
+
+
+def _load(args):
+    # "tiny-llama", "tiny-gpt2", ...: a random tiny model built in-process (no files needed).
+    if args.model.startswith("tiny-"):
+        from ..errors import BadInput
+        from ..tiny import TINY_TYPES, tiny_model
+
+        kind = args.model[len("tiny-"):]
+        if kind not in TINY_TYPES:
+            raise BadInput(f"Unknown tiny model '{args.model}': use tiny-{' | tiny-'.join(TINY_TYPES)}.")
+        return tiny_model(kind)
+    return load_from_args(args)
+
+
+def run(args) -> int:
+    from ..bench.context import BenchContext
+    from ..bench.runner import markdown, run_bench, write_outputs
+    from ..errors import BadInput
+
+    if args.repeats < 5:
+        raise BadInput(f"--repeats {args.repeats} is too few for a median on a noisy machine: use 5 or more.")
+    loaded = _load(args)
+    ctx = BenchContext(loaded, quick=args.quick, repeats=args.repeats, tokens=64 if args.quick else 256)
+    result = run_bench(ctx, only=args.only, progress=progress)
+    write_outputs(result, args.out)
+    sys.stdout.write(markdown(result))
+    return 0
