@@ -86,12 +86,12 @@ class DownProj:
 
     def weight_view(self) -> torch.Tensor:
         """The stored weight as a [out, in] view (no copy). Quantized layers: see `dense_weight`."""
-        w = self.module.weight
+        w = _stored_weight(self.module)
         return w.t() if self.transposed else w
 
     def dense_weight(self) -> torch.Tensor:
         """The weight as a floating [out, in] tensor, dequantizing bitsandbytes layers."""
-        w = self.module.weight
+        w = _stored_weight(self.module)
         if w.dtype.is_floating_point:
             return w.t() if self.transposed else w
         return _dequantize_bnb(self.module)
@@ -99,6 +99,20 @@ class DownProj:
     @property
     def bias(self) -> torch.Tensor | None:
         return getattr(self.module, "bias", None)
+
+
+def _stored_weight(module: nn.Module) -> torch.Tensor:
+    """module.weight, or, for a layer accelerate offloaded to CPU/disk under a device map (its
+    parameter sits on 'meta' outside its own forward), the offloaded copy its hook loads from."""
+    w = module.weight
+    if not w.is_meta:
+        return w
+    hook = getattr(module, "_hf_hook", None)
+    for h in getattr(hook, "hooks", None) or [hook]:  # a SequentialHook holds several
+        weights_map = getattr(h, "weights_map", None)
+        if weights_map is not None and "weight" in weights_map:
+            return weights_map["weight"]
+    return w
 
 
 def _dequantize_bnb(module: nn.Module) -> torch.Tensor:
