@@ -214,9 +214,11 @@ def _from_gguf(path: Path, kwargs):
 
 
 def _check_config(config, ref: str) -> None:
-    from transformers import MODEL_FOR_CAUSAL_LM_MAPPING
+    from transformers import MODEL_FOR_CAUSAL_LM_MAPPING, MODEL_FOR_MASKED_LM_MAPPING
 
-    if type(config) not in MODEL_FOR_CAUSAL_LM_MAPPING:
+    # BERT-like encoders also register a "causal" head; their masked-LM head gives them away.
+    encoder = type(config) in MODEL_FOR_MASKED_LM_MAPPING or getattr(config, "is_encoder_decoder", False)
+    if type(config) not in MODEL_FOR_CAUSAL_LM_MAPPING or encoder:
         raise ModelLoadError(
             f"'{ref}' is a {type(config).__name__} ({config.model_type}), which is not a causal "
             "language model: super weights are defined for decoder-only LMs (Llama, Mistral, "
