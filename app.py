@@ -1,18 +1,22 @@
-"""Super Weight Explorer: `streamlit run app.py`. The sidebar picks the model; pages/ hold the screens."""
+"""Super Weight Explorer: `streamlit run app.py`. The sidebar picks the model; views/ hold the screens.
+
+Not "pages/": with that folder Streamlit falls back to its v1 multipage mode on a process's first run
+(and on every AppTest run), which executes a deep-linked page without this script and its sidebar.
+"""
 
 import streamlit as st
 
-from pages import _ui
+from views import ui
 from sw_core.errors import SuperWeightError
 
 st.set_page_config(page_title="Super Weight Explorer", page_icon=":material/bolt:", layout="wide")
 
 PAGES = [
-    st.Page("pages/activations.py", title="Activations", icon=":material/grid_on:", default=True),
-    st.Page("pages/super_weights.py", title="Super weights", icon=":material/bolt:"),
-    st.Page("pages/classroom.py", title="Classroom", icon=":material/school:"),
-    st.Page("pages/quantization.py", title="Quantization", icon=":material/compress:"),
-    st.Page("pages/catalog.py", title="Catalog", icon=":material/menu_book:"),
+    st.Page("views/activations.py", title="Activations", icon=":material/grid_on:", default=True),
+    st.Page("views/super_weights.py", title="Super weights", icon=":material/bolt:"),
+    st.Page("views/classroom.py", title="Classroom", icon=":material/school:"),
+    st.Page("views/quantization.py", title="Quantization", icon=":material/compress:"),
+    st.Page("views/catalog.py", title="Catalog", icon=":material/menu_book:"),
 ]
 page = st.navigation(PAGES)
 
@@ -29,14 +33,14 @@ with st.sidebar:
 
 key = (ref.strip() or "embedded", device, dtype, trust, pickle)
 try:
-    _ui.check_load_request(*key)
+    ui.check_load_request(*key)
     with st.spinner(f"Loading {key[0]} ..."):
-        loaded = _ui.load_model(*key)
+        loaded = ui.load_model(*key)
 except SuperWeightError as e:
-    st.session_state.pop(_ui.MODEL_KEY, None)
+    st.session_state.pop(ui.MODEL_KEY, None)
     st.error(f"{e}")
     st.stop()
-st.session_state[_ui.MODEL_KEY] = key
+st.session_state[ui.MODEL_KEY] = key
 with st.sidebar:
     info = loaded.info()
     st.caption(f"**{info['model']}** · {info['layers']} layers · {info['parameters'] / 1e6:.0f}M params · "

@@ -1,0 +1,28 @@
+"""URL state round-trips: a link reproduces the page's prompt and edits."""
+
+import pytest
+
+from sw_core import urlstate
+from sw_core.edits import Coord
+from sw_core.errors import BadInput
+
+
+def test_factors_round_trip_sorted():
+    f = {Coord(11, 507, 1487): 0.5, Coord(11, 507, 1229): 0.0}
+    text = urlstate.encode_factors(f)
+    assert text == "11.507.1229=0,11.507.1487=0.5"
+    assert urlstate.decode_factors(text) == f
+
+
+@pytest.mark.parametrize("bad", ["11.507", "a.b.c", "11.507.1229=x"])
+def test_malformed_params_raise_bad_input(bad):
+    with pytest.raises(BadInput):
+        urlstate.decode_factors(bad)
+
+
+def test_values_encode_compactly():
+    assert urlstate.encode_value(True) == "1" and urlstate.encode_value(2.50) == "2.5"
+    assert urlstate.decode_bool("1") and not urlstate.decode_bool("0")
+    with pytest.raises(BadInput):
+        urlstate.decode_number("4", 0, 3)
+    assert urlstate.encode_value(None) is None
