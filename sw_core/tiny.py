@@ -97,3 +97,43 @@ def tiny_model(model_type: str = "llama", layers: int = 4, seed: int = 0) -> Loa
         source="in-process",
         lock=threading.RLock(),
     )
+
+
+# The projection that gates / feeds the down projection's input channels, per architecture, as an
+# attribute of the down projection's parent module. Gated MLPs: only the gate is boosted, so x[col]
+# grows like the non-gated ones (boost x, not boost^2, which would make every weight of column
+# `col` a spike of its own).
+_FEEDERS = ("gate_proj", "gate_up_proj", "c_fc", "dense_h_to_4h", "fc1")
+
+
+def plant_super_weight(loaded: Loaded, layer: int | None = None, row: int | None = None, col: int | None = None,
+                       *, weight: float = 50.0, boost: float = 30.0, seed: int = 0):
+    """Make W[row, col] of `layer`'s down projection a super weight, IN PLACE: for tiny test models only.
+
+    The feeding (gate) projection's row for input channel `col` is multiplied by `boost`, so x[col]
+    fires strongly, and W[row, col] = `weight`: y[row] = W[row, col] * x[col] then stands orders of
+    magnitude above every other output, a massive activation in residual channel `row`. Unset
+    coordinates are drawn at random (seeded) in the first half of the layers. Returns the Coord.
+    """
+    from .edits import Coord
+
+    g = torch.Generator().manual_seed(seed)
+    pick = lambda n: int(torch.randint(n, (1,), generator=g))  # noqa: E731
+    layer = pick(max(1, loaded.num_layers // 2)) if layer is None else layer
+    proj = loaded.layers[layer]
+    row = pick(proj.out_features) if row is None else row
+    col = pick(proj.in_features) if col is None else col
+    parent = loaded.model.get_submodule(proj.name.rsplit(".", 1)[0])
+    with torch.no_grad():
+        for name in _FEEDERS:
+            m = getattr(parent, name, None)
+            if m is None:
+                continue
+            # Conv1D (GPT-2) stores [in, out]: the feeding channel is a column of its weight.
+            w = m.weight.t() if type(m).__name__ == "Conv1D" else m.weight  # [out, in] view
+            w[col] *= boost  # fused gate_up_proj: rows [0, inter) are the gate
+            if getattr(m, "bias", None) is not None:
+                m.bias[col] *= boost
+            break
+        proj.weight_view()[row, col] = weight  # a view: writes through Conv1D's transpose too
+    return Coord(layer, row, col)
