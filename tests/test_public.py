@@ -223,3 +223,35 @@ def test_a_failing_job_frees_its_slot(monkeypatch):
     assert jobs.queue_state()["running"] == 0
     with jobs.heavy_job("next"):  # would wait forever if the slot had leaked
         assert jobs.queue_state()["running_jobs"] == ["next"]
+
+
+# --- the app in public mode ---------------------------------------------------------------------
+
+def _app():
+    from streamlit.testing.v1 import AppTest
+
+    assert Path(APP).exists(), "app.py is missing"
+    return AppTest.from_file(APP, default_timeout=240)
+
+
+def test_app_refuses_a_model_with_an_error_and_keeps_serving(public_mode):
+    at = _app().run()
+    assert not at.exception and not at.error  # the embedded model is allowed
+    at.text_input(key="model_ref").set_value("meta-llama/Llama-2-70b-hf").run()
+    assert not at.exception
+    assert any("not on its allowlist" in e.value for e in at.error), [e.value for e in at.error]
+    at.text_input(key="model_ref").set_value(str(Path(APP).parent)).run()
+    assert any("local path" in e.value for e in at.error), [e.value for e in at.error]
+    at.text_input(key="model_ref").set_value("embedded").run()
+    at.checkbox(key="model_trust").check().run()
+    assert any("trust_remote_code is refused" in e.value for e in at.error), [e.value for e in at.error]
+    at.checkbox(key="model_trust").uncheck().run()
+    assert not at.exception and not at.error  # the same session serves the allowed model again
+    assert at.metric, "the page shows its results again"
+
+
+def test_app_refuses_an_over_long_prompt(public_mode):
+    at = _app().run()
+    at.text_area(key="act_prompt").set_value("word " * 500).run()  # 2,500 characters
+    assert not at.exception
+    assert any("the limit here is 2,000" in e.value for e in at.error), [e.value for e in at.error]
