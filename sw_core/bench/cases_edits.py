@@ -7,7 +7,6 @@ import copy
 import torch
 
 from ..edits import Edit, applied, off
-from ..loading import load
 from .timing import Goal, median_seconds, paired_median_seconds, timed_result
 
 
@@ -36,14 +35,14 @@ def toggle_cases(ctx):
     ]
     if not ctx.quick:
         def reload():
-            fresh = load(loaded.ref, device=ctx.device, dtype=loaded.dtype)
+            fresh = ctx.load_again()
             del fresh
 
         reload_t = median_seconds(reload, ctx.repeats, warmup=1)
         results.append(timed_result(
             "toggle_vs_reload", toggle_t, reload_t, unit="ms", scale=1e3, goal=Goal("value", "<=", 1.0),
             what="enter + exit `applied(loaded, off(coord))`",
-            baseline_what=f"load({loaded.ref!r}) again (from the local cache when there is one)",
+            baseline_what=f"loading {loaded.ref!r} again (from the local cache when there is one)",
         ))
     results.append(edited_forward_case(ctx, edit))
     return results

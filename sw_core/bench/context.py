@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
@@ -32,22 +33,16 @@ FALLBACK_TEXT = (
 )
 
 
-def bench_text() -> str:
-    """The project's reference English text if `sw_core.texts` offers one, else the fallback."""
+def bench_text(max_chars: int = 8000) -> str:
+    """Real English prose shipped offline (`sw_core.texts`, 1911 Britannica), else the fallback."""
     try:
-        from .. import texts  # written by another engineer; optional here
+        from ..texts import text
     except ImportError:
         return FALLBACK_TEXT
-    for name in ("reference_text", "default_text", "sample_text"):
-        fn = getattr(texts, name, None)
-        if callable(fn):
-            try:
-                text = fn()
-            except Exception:  # noqa: BLE001 - a bench must not die on an optional helper
-                continue
-            if isinstance(text, str) and text.strip():
-                return text
-    return FALLBACK_TEXT
+    try:
+        return text("britannica", max_chars=max_chars)
+    except Exception:  # noqa: BLE001 - e.g. the text package is missing: the bench still runs
+        return FALLBACK_TEXT
 
 
 @dataclass
@@ -57,10 +52,32 @@ class BenchContext:
     repeats: int = 5
     tokens: int = 256  # input length for forward-pass cases
     text: str = field(default_factory=bench_text)
+    reload: Callable | None = None  # builds the same model again; default: load(ref) again
+
+    def load_again(self):
+        """A fresh copy of the model, the way a user gets one (for the reload baseline)."""
+        if self.reload is not None:
+            return self.reload()
+        from ..loading import load
+
+        return load(self.loaded.ref, device=self.device, dtype=self.loaded.dtype)
 
     @property
     def device(self) -> str:
         return str(self.loaded.input_device)
+
+    def prompt(self, tokens: int | None = None) -> str:
+        """A prefix of the bench text of about `tokens` tokens (for APIs that take text)."""
+        n = tokens or self.tokens
+        words = self.text.split(" ")
+        lo, hi = 1, len(words)
+        while lo < hi:  # the longest word prefix with <= n tokens
+            mid = (lo + hi + 1) // 2
+            if self.loaded.encode(" ".join(words[:mid])).shape[1] <= n:
+                lo = mid
+            else:
+                hi = mid - 1
+        return " ".join(words[:lo])
 
     def ids(self, tokens: int | None = None) -> torch.Tensor:
         """The bench text as token ids [1, T], T <= `tokens` (repeated if the text is too short)."""

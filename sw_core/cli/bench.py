@@ -24,6 +24,7 @@ def add_arguments(p) -> None:
 
 
 def _load(args):
+    """(Loaded, a function that builds it again, or None for a plain reload)."""
     # "tiny-llama", "tiny-gpt2", ...: a random tiny model built in-process (no files needed).
     if args.model.startswith("tiny-"):
         from ..errors import BadInput
@@ -32,8 +33,8 @@ def _load(args):
         kind = args.model[len("tiny-"):]
         if kind not in TINY_TYPES:
             raise BadInput(f"Unknown tiny model '{args.model}': use tiny-{' | tiny-'.join(TINY_TYPES)}.")
-        return tiny_model(kind)
-    return load_from_args(args)
+        return tiny_model(kind), lambda: tiny_model(kind)
+    return load_from_args(args), None
 
 
 def run(args) -> int:
@@ -43,8 +44,9 @@ def run(args) -> int:
 
     if args.repeats < 5:
         raise BadInput(f"--repeats {args.repeats} is too few for a median on a noisy machine: use 5 or more.")
-    loaded = _load(args)
-    ctx = BenchContext(loaded, quick=args.quick, repeats=args.repeats, tokens=64 if args.quick else 256)
+    loaded, reload = _load(args)
+    ctx = BenchContext(loaded, quick=args.quick, repeats=args.repeats, tokens=64 if args.quick else 256,
+                       reload=reload)
     result = run_bench(ctx, only=args.only, progress=progress)
     write_outputs(result, args.out)
     sys.stdout.write(markdown(result))
