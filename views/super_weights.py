@@ -1,1 +1,47 @@
-import streamlit as st; st.title("coming soon")
+"""Super weights: the detection, a toggle and a scale per weight, and what each edit does."""
+
+import pandas as pd
+import streamlit as st
+
+from views import ui
+
+st.title("Super weights")
+loaded = ui.model()
+key = ui.model_id(loaded)
+
+with ui.errors_shown(), st.spinner("Detecting super weights (a few forward passes) ..."):
+    det = ui.detection(loaded, key, ui.STABILITY_PROMPTS[:1])
+if not det.found:
+    st.warning(f"No super weight found: the largest spike is {det.max_spike_ratio:.1f}x the median layer "
+               f"(threshold {det.threshold:g}x). This model may not have one.")
+    st.stop()
+
+rows = [{"layer": w.layer, "row": w.row, "col": w.col, "weight": w.value, "share of spike": w.share,
+         "super activation": w.activation.value, "token": w.activation.token, "spike ratio": w.spike_ratio}
+        for w in det.super_weights]
+df = pd.DataFrame(rows)
+st.dataframe(df, hide_index=True)
+ui.download_table(df, "super-weights")
+if det.late_spikes:
+    st.caption("Late spikes that cancel the super activation: " + ", ".join(
+        f"layer {s.layer} ch {s.channel} ({s.value:+,.0f}, {s.label})" for s in det.late_spikes))
+
+with st.expander(f"Stability across {len(ui.STABILITY_PROMPTS)} prompts"):
+    if st.button("Run detection on every prompt", key="stability_run"):
+        with ui.errors_shown(), st.spinner("Detecting on each prompt ..."):
+            multi = ui.detection(loaded, key, ui.STABILITY_PROMPTS)
+        stab = pd.DataFrame([{"super weight": str(w.coord), "found by": f"{len(w.prompts)}/{len(multi.prompts)}",
+                              "prompts": " | ".join(w.prompts)} for w in multi.super_weights])
+        st.dataframe(stab, hide_index=True)
+        ui.download_table(stab, "stability")
+
+st.subheader("Edit")
+edit = ui.edit_controls(det)
+
+with ui.errors_shown(), st.spinner("Perplexity, original and edited ..."):
+    before = ui.perplexity(loaded, key, None)
+    after = ui.perplexity(loaded, key, edit)
+c1, c2, c3 = st.columns(3)
+c1.metric("Perplexity, original", f"{before:.2f}")
+c2.metric("Perplexity, edited", f"{after:,.2f}", delta=f"×{after / before:,.2f}", delta_color="inverse")
+c3.caption(f"First {ui.PPL_TOKENS} tokens of the 1911 Britannica article on Shakespeare.")

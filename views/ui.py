@@ -119,3 +119,60 @@ def spike_scan(_loaded, model_key: str, prompt: str):
     first = scan(_loaded, prompt)
     spike = max(first.layers, key=lambda s: s.out_max)
     return scan(_loaded, prompt, track_channel=spike.out_channel)
+
+
+# --- super weights: detection, the edit controls, metrics (all cached by model + inputs) -------------
+
+STABILITY_PROMPTS = (
+    "Apple Inc. is a worldwide tech company.",
+    "Summer is hot. Winter is",
+    "The quick brown fox jumps over the lazy dog.",
+    "In 1905, Albert Einstein published four papers on physics.",
+)
+PPL_TEXT, PPL_TOKENS = "britannica", 256  # short, so a toggle updates within seconds on a small CPU
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def detection(_loaded, model_key: str, prompts: tuple[str, ...]):
+    from sw_core.detect import find_super_weights
+
+    return find_super_weights(_loaded, list(prompts))
+
+
+@st.cache_data(show_spinner=False, max_entries=256)
+def perplexity(_loaded, model_key: str, edit, text_name: str = PPL_TEXT, max_tokens: int = PPL_TOKENS) -> float:
+    from sw_core import limits, texts
+    from sw_core.metrics import perplexity as ppl
+
+    limits.check_ppl_tokens(max_tokens)
+    return ppl(_loaded, texts.text(text_name, max_chars=8 * max_tokens), max_tokens=max_tokens, edit=edit)
+
+
+def coord_key(c) -> str:
+    return f"{c.layer}_{c.row}_{c.col}"
+
+
+def edit_controls(det, prefix: str = "sw"):
+    """A toggle and a 0-3 scale slider per super weight, and a restore switch; returns the Edit.
+
+    Seeded once from the URL (?sw=11.507.1229=0&restore=1) and written back to it on every run.
+    """
+    from sw_core.edits import Edit
+
+    url = state_from_url(f"{prefix}_url", "sw", urlstate.decode_factors, default={}) or {}
+    factors = {}
+    for w in det.super_weights:
+        k, f = coord_key(w.coord), url.get(w.coord, 1.0)
+        st.session_state.setdefault(f"{prefix}_on_{k}", f != 0)
+        st.session_state.setdefault(f"{prefix}_scale_{k}", float(min(max(f, 0.0), 3.0)) if f else 1.0)
+        c1, c2 = st.columns([2, 3])
+        on = c1.toggle(f"{w.coord}  (w = {w.value:+.3f})", key=f"{prefix}_on_{k}")
+        scale = c2.slider("scale", 0.0, 3.0, step=0.1, key=f"{prefix}_scale_{k}", disabled=not on,
+                          label_visibility="collapsed")
+        factors[w.coord] = scale if on else 0.0
+    state_from_url(f"{prefix}_restore", "restore", urlstate.decode_bool, default=False)
+    restore = st.toggle("Restore the super activation (weights stay off, the activation is pinned)",
+                        key=f"{prefix}_restore")
+    changed = {c: f for c, f in factors.items() if f != 1.0}
+    state_to_url(sw=changed or None, restore=True if restore else None)
+    return Edit.of(changed, pins=det.restore_pins() if restore else ())
