@@ -3,7 +3,9 @@
 The recipe, per prompt:
 1. Scan (`sw_core.scan`): per layer, the largest |output| of the down projection. A layer *spikes*
    when that maximum stands `threshold` times above the median of the per-layer maxima (a robust
-   rule: no fixed magnitude, no layer range, it scales with the model).
+   rule: no fixed magnitude, no layer range, it scales with the model). Spikes below `relative`
+   of the largest one are minor (a one-token prompt has a low median, so precursors on the way
+   to the super activation would pass the ratio alone) and are not followed.
 2. Tell creation from cancellation by the residual stream at the spike's token and channel: a
    layer that creates a super activation makes |residual[channel]| grow; the late layers that
    cancel it (opposite sign on the same channel) make it shrink. Cancelling spikes are reported
@@ -34,6 +36,7 @@ DEFAULT_PROMPT = "Apple Inc. is a worldwide tech company."  # the paper's detect
 DEFAULT_THRESHOLD = 50.0  # spike: layer max |out| >= 50 x the median over layers
 DEFAULT_SHARE = 0.1  # a super weight carries >= 10% of the spike
 DEFAULT_MAX_ITERATIONS = 8  # the paper saw at most 6 super weights per model
+DEFAULT_RELATIVE = 0.05  # spikes under 5% of the largest are minor
 
 
 @dataclass
@@ -87,6 +90,7 @@ class Detection:
     iterations: int  # the most scans one prompt needed
     prompts: list[str]
     share: float = DEFAULT_SHARE
+    relative: float = DEFAULT_RELATIVE
 
     @property
     def found(self) -> bool:
@@ -141,7 +145,9 @@ def decompose(loaded, stats: LayerStats, zeroed: set[Coord] = frozenset()) -> li
     return [(int(j), float(w[j]), float(contrib[j]) / total) for j in order]
 
 
-def _check_args(threshold, share, max_iterations):
+def _check_args(threshold, share, max_iterations, relative=DEFAULT_RELATIVE):
+    if not 0 <= relative <= 1:
+        raise BadInput(f"relative {relative} must be in [0, 1]: the smallest spike followed, as a fraction of the largest; try {DEFAULT_RELATIVE:g}.")
     if not threshold > 1:
         raise BadInput(f"threshold {threshold} must be above 1 (a spike stands above the typical layer); try {DEFAULT_THRESHOLD:g}.")
     if not 0 < share <= 1:
@@ -170,11 +176,14 @@ class _PromptResult:
 
 
 def detect_in_prompt(loaded, prompt: str, *, threshold=DEFAULT_THRESHOLD, share=DEFAULT_SHARE,
-                     max_iterations=DEFAULT_MAX_ITERATIONS, add_bos: bool | None = None) -> _PromptResult:
+                     max_iterations=DEFAULT_MAX_ITERATIONS, relative=DEFAULT_RELATIVE,
+                     add_bos: bool | None = None) -> _PromptResult:
     """The iterative recipe on one prompt (see the module docstring)."""
+    _check_args(threshold, share, max_iterations, relative)
     first = scan(loaded, prompt, add_bos=add_bos, keep_rows=True)
     ratios = spike_ratios(first)
-    spikes = [s for s, r in zip(first.layers, ratios) if r >= threshold]
+    largest = max(first.out_maxima())
+    spikes = [s for s, r in zip(first.layers, ratios) if r >= threshold and s.out_max >= relative * largest]
     creating = {s.layer for s in spikes if s.grows_residual is not False}
     weights: list[SuperWeight] = []
     found: set[Coord] = set()
@@ -194,14 +203,14 @@ def detect_in_prompt(loaded, prompt: str, *, threshold=DEFAULT_THRESHOLD, share=
                 c = Coord(layer, s.out_channel, col)
                 if c not in found:
                     new.append(SuperWeight(layer, c.row, c.col, v, sh, act, [prompt], r, it))
-        if not new:
-            break
         weights.extend(new)
         found.update(w.coord for w in new)
+        if not new or it + 1 == max_iterations:  # the bound: no rescan whose result is unused
+            break
         current = scan(loaded, prompt, add_bos=add_bos, edit=off(*sorted(found, key=_key)), keep_rows=True)
         current_ratios, scans = spike_ratios(current), scans + 1
     late = _late_spikes(first, ratios, spikes, creating, spread, weights,
-                        current_ratios if weights else None, prompt)
+                        current_ratios if current is not first else None, prompt)
     return _PromptResult(weights, late, max(ratios), scans)
 
 
@@ -231,19 +240,20 @@ def _late_spikes(first, ratios, spikes, creating, spread, weights, ratios_off, p
 
 def find_super_weights(loaded, prompts: str | list[str] | None = None, *, threshold: float = DEFAULT_THRESHOLD,
                        share: float = DEFAULT_SHARE, max_iterations: int = DEFAULT_MAX_ITERATIONS,
-                       add_bos: bool | None = None, progress=None) -> Detection:
+                       relative: float = DEFAULT_RELATIVE, add_bos: bool | None = None, progress=None) -> Detection:
     """Super weights of `loaded` found from `prompts` (default: the paper's prompt).
 
     Each prompt is analysed on its own; a coordinate found by several prompts is reported once,
     with every prompt that found it. progress(done, total) is called after each prompt.
     """
-    _check_args(threshold, share, max_iterations)
+    _check_args(threshold, share, max_iterations, relative)
     prompts = _normalise_prompts(prompts)
     by_coord: dict[Coord, SuperWeight] = {}
     late: dict[tuple[int, int, int], LateSpike] = {}
     max_ratio, iterations = 0.0, 0
     for i, p in enumerate(prompts):
-        r = detect_in_prompt(loaded, p, threshold=threshold, share=share, max_iterations=max_iterations, add_bos=add_bos)
+        r = detect_in_prompt(loaded, p, threshold=threshold, share=share, max_iterations=max_iterations,
+                             relative=relative, add_bos=add_bos)
         max_ratio, iterations = max(max_ratio, r.max_ratio), max(iterations, r.scans)
         for w in r.weights:
             if w.coord in by_coord:
@@ -268,4 +278,5 @@ def find_super_weights(loaded, prompts: str | list[str] | None = None, *, thresh
         iterations=iterations,
         prompts=prompts,
         share=share,
+        relative=relative,
     )
