@@ -1,0 +1,168 @@
+"""Super-weight-aware quantization: each setting gives a new `Loaded` that metrics and generation accept.
+
+`quantized(loaded, setting, detection)` never changes `loaded`:
+- rtn / w8a8: a private copy that shares every tensor except the quantized weights
+  (`private.py`); W8A8's activation hooks live on that copy only, so nothing leaks into the
+  shared model or into other callers;
+- bnb-*: a fresh load through bitsandbytes (`bnb.py`).
+A few results are cached (keyed by model, setting and super weights), so a page that redraws, or
+a table that reuses a setting, does not quantize again.
+"""
+
+from __future__ import annotations
+
+import threading
+import weakref
+from collections import OrderedDict
+from dataclasses import dataclass
+
+import torch
+
+from ..edits import Coord
+from ..loading import Loaded
+from . import bnb, rtn, w8a8
+from .private import private_copy
+from .settings import CLIP_SEARCH, MODES, QuantSetting
+from .targets import decoder_linears, super_coords
+
+__all__ = ["QuantSetting", "MODES", "CLIP_SEARCH", "quantized", "super_weight_values", "SuperWeightValue",
+           "calibration_inputs", "standard_settings"]
+
+CACHE_SIZE = 4
+_cache: OrderedDict = OrderedDict()
+_cache_lock = threading.Lock()
+
+
+def quantized(loaded: Loaded, setting: QuantSetting, detection=None, *, calibration: str | None = None,
+              cache: bool = True) -> Loaded:
+    """A new Loaded quantized per `setting` (mode "fp" returns `loaded` itself).
+
+    detection: a Detection, an iterable of Coords, or None to detect now (needed when the
+    setting is aware, skips the super layers, or for `super_weight_values`).
+    calibration: text for clip_z="search" (default: the first shipped text).
+    """
+    if setting.mode == "fp":
+        return loaded
+    needs_coords = setting.aware or setting.skip_super_layers
+    coords = tuple(super_coords(loaded, detection)) if needs_coords else ()
+    key = (id(loaded.model), setting, coords, calibration)
+    with _cache_lock:
+        hit = _cache.get(key)
+        if hit is not None and hit[0]() is loaded.model:
+            _cache.move_to_end(key)
+            return hit[1]
+    result = _build(loaded, setting, list(coords), calibration)
+    if cache:
+        with _cache_lock:
+            _cache[key] = (weakref.ref(loaded.model), result)
+            while len(_cache) > CACHE_SIZE:
+                _cache.popitem(last=False)
+    return result
+
+
+def clear_cache() -> None:
+    with _cache_lock:
+        _cache.clear()
+
+
+def _build(loaded: Loaded, setting: QuantSetting, coords: list[Coord], calibration) -> Loaded:
+    targets = decoder_linears(loaded.model, loaded.layers)
+    if setting.mode == "rtn":
+        for t in targets:  # check every width before any work
+            rtn.block_size(setting.block, *t.weight_view().shape)
+        masks = rtn.hold_out_masks(loaded.layers, coords) if setting.aware else {}
+        z = setting.clip_z
+        if z == CLIP_SEARCH:
+            inputs = calibration_inputs(loaded, calibration, targets)
+            z, _ = rtn.search_clip_z(targets, setting, masks, inputs)
+        qloaded = private_copy(loaded, rtn.quantized_weights(targets, setting, masks, clip_z=z), setting.label)
+        qloaded.clip_z = z  # the z actually used (the searched one for "search")
+        return qloaded
+    if setting.mode == "w8a8":
+        qloaded = private_copy(loaded, w8a8.weights(targets), setting.label)
+        hold = w8a8.held_channels(loaded.layers, coords) if setting.aware else {}
+        w8a8.install(qloaded.model, decoder_linears(qloaded.model, qloaded.layers), setting, hold)
+        return qloaded
+    bnb.check_widths(targets, setting)
+    skip = sorted({loaded.layers[c.layer].name for c in coords}) if (setting.skip_super_layers or setting.aware) else []
+    return bnb.load_quantized(loaded, setting, skip)
+
+
+@torch.no_grad()
+def calibration_inputs(loaded: Loaded, text: str | None, targets, max_tokens: int = 256) -> dict[str, torch.Tensor]:
+    """name -> the inputs [tokens, in] each target linear sees on `text` (one forward pass)."""
+    if text is None:
+        text = _default_calibration_text()
+    ids = loaded.encode(text)[:, :max_tokens]
+    seen: dict[str, torch.Tensor] = {}
+    handles = []
+    for t in targets:
+        def grab(module, args, name=t.name):
+            seen[name] = args[0].detach().reshape(-1, args[0].shape[-1]).to(torch.float32).cpu()
+
+        handles.append(t.module.register_forward_pre_hook(grab))
+    try:
+        loaded.model(input_ids=ids, use_cache=False)
+    finally:
+        for h in handles:
+            h.remove()
+    return seen
+
+
+def _default_calibration_text() -> str:
+    try:
+        from ..texts import shipped_texts
+
+        return next(iter(shipped_texts().values()))
+    except ImportError:
+        return ("The history of science is the study of how people came to understand the natural "
+                "world. Early astronomers watched the sky, measured the seasons and built calendars; "
+                "later, instruments such as the telescope and the microscope showed what the eye alone "
+                "could not see, and experiments replaced authority as the test of an idea.")
+
+
+@dataclass
+class SuperWeightValue:
+    """One super weight before and after quantization."""
+
+    layer: int
+    row: int
+    col: int
+    original: float
+    quantized: float
+
+    @property
+    def relative_error(self) -> float:
+        return abs(self.quantized - self.original) / max(abs(self.original), 1e-12)
+
+
+@torch.no_grad()
+def super_weight_values(qloaded: Loaded, detection, original: Loaded | None = None) -> list[SuperWeightValue]:
+    """The super weights' values in `qloaded` (dequantized) next to their original values.
+
+    Originals come from `original` if given, else from the detection's recorded values.
+    """
+    items = list(getattr(detection, "super_weights", detection))
+    coords = super_coords(qloaded, items)
+    out = []
+    for c, sw in zip(coords, items):
+        if original is not None:
+            before = float(original.layers[c.layer].dense_weight()[c.row, c.col])
+        else:
+            before = float(sw.value)
+        after = float(qloaded.layers[c.layer].dense_weight()[c.row, c.col])
+        out.append(SuperWeightValue(c.layer, c.row, c.col, before, after))
+    return out
+
+
+def standard_settings(bits: int = 4, block=128, clip_z=None) -> list[QuantSetting]:
+    """The comparison table's rows: fp, RTN naive/aware, W8A8 naive/aware, LLM.int8, NF4."""
+    return [
+        QuantSetting("fp"),
+        QuantSetting("rtn", bits=bits, block=block, clip_z=clip_z),
+        QuantSetting("rtn", bits=bits, block=block, clip_z=clip_z, aware=True),
+        QuantSetting("w8a8"),
+        QuantSetting("w8a8", aware=True),
+        QuantSetting("bnb-int8"),
+        QuantSetting("bnb-nf4"),
+    ]

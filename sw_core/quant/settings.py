@@ -1,0 +1,81 @@
+"""What to quantize and how: one frozen `QuantSetting` per row of a comparison table.
+
+A setting is hashable (it keys the cache of quantized models) and prints as a short `label`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..errors import BadInput
+
+MODES = ("fp", "rtn", "w8a8", "bnb-int8", "bnb-nf4", "bnb-fp4")
+BLOCKS = (32, 64, 128, 256, 512, "row", "tensor")
+GRANULARITIES = ("tensor", "token")
+CLIP_SEARCH = "search"  # clip_z="search": pick z by reconstruction error on calibration text
+
+
+@dataclass(frozen=True)
+class QuantSetting:
+    """One quantization recipe.
+
+    mode: fp (no quantization) | rtn (weight-only round-to-nearest) | w8a8 (simulated INT8
+      weights and activations) | bnb-int8 (LLM.int8) | bnb-nf4 | bnb-fp4 (bitsandbytes 4-bit).
+    bits, block, clip_z: RTN only. block is a number of consecutive weights along the input
+      dimension, "row" (a whole row) or "tensor" (one scale for the whole matrix). clip_z=None:
+      no clipping; a number: clip at mean +- z*std per block; "search": z chosen by search.
+    aware: hold out the super weights (RTN), the super activations (W8A8), or keep the super
+      weights' layers unquantized (bitsandbytes: same as skip_super_layers).
+    granularity: W8A8 activation scales, one per "tensor" or one per "token".
+    threshold: LLM.int8 outlier threshold (inputs above it run in 16/32-bit).
+    """
+
+    mode: str = "rtn"
+    bits: int = 4
+    block: int | str = 128
+    clip_z: float | str | None = None
+    aware: bool = False
+    granularity: str = "tensor"
+    threshold: float = 6.0
+    skip_super_layers: bool = False
+
+    def __post_init__(self):
+        check(self)
+
+    @property
+    def label(self) -> str:
+        tag = " aware" if self.aware else (" naive" if self.mode in ("rtn", "w8a8") else "")
+        if self.mode == "fp":
+            return "full precision"
+        if self.mode == "rtn":
+            block = f"block {self.block}" if isinstance(self.block, int) else f"per {self.block}"
+            clip = "" if self.clip_z is None else (
+                " clip z=search" if self.clip_z == CLIP_SEARCH else f" clip z={self.clip_z:g}")
+            return f"RTN int{self.bits} {block}{clip}{tag}"
+        if self.mode == "w8a8":
+            return f"W8A8 per-{self.granularity}{tag}"
+        skip = " skip SW layers" if self.skip_super_layers or self.aware else ""
+        if self.mode == "bnb-int8":
+            return f"bnb LLM.int8 t={self.threshold:g}{skip}"
+        return f"bnb {self.mode[4:].upper()}{skip}"
+
+
+def check(s: QuantSetting) -> None:
+    """Raise BadInput naming the bad field and the allowed values."""
+    if s.mode not in MODES:
+        raise BadInput(f"Unknown quantization mode {s.mode!r}: use one of {', '.join(MODES)}.")
+    if isinstance(s.bits, bool) or not isinstance(s.bits, int) or not 2 <= s.bits <= 8:
+        raise BadInput(f"bits={s.bits!r} is out of range: RTN supports 2 to 8 bits (4 is the paper's setting).")
+    if isinstance(s.block, bool) or (not isinstance(s.block, int) and s.block not in ("row", "tensor")):
+        raise BadInput(f"block={s.block!r} is not valid: use a positive number such as "
+                       f"{', '.join(str(b) for b in BLOCKS[:5])}, or 'row' or 'tensor'.")
+    if isinstance(s.block, int) and s.block < 2:
+        raise BadInput(f"block={s.block} is too small: use at least 2 weights per block (e.g. 32, 64, 128).")
+    if s.clip_z is not None and s.clip_z != CLIP_SEARCH:
+        if isinstance(s.clip_z, bool) or not isinstance(s.clip_z, (int, float)) or not 0 < s.clip_z < 1000:
+            raise BadInput(f"clip_z={s.clip_z!r} is not valid: use a positive number of standard "
+                           f"deviations (e.g. 3), '{CLIP_SEARCH}', or None for no clipping.")
+    if s.granularity not in GRANULARITIES:
+        raise BadInput(f"granularity={s.granularity!r} is not valid: use 'tensor' or 'token'.")
+    if not isinstance(s.threshold, (int, float)) or not s.threshold >= 0:
+        raise BadInput(f"threshold={s.threshold!r} is not valid: LLM.int8 needs a threshold >= 0 (default 6.0).")
