@@ -73,3 +73,40 @@ def encode_value(value) -> str | None:
     if isinstance(value, (list, tuple)):
         return ",".join(encode_coord(v) if isinstance(v, Coord) else str(v) for v in value)
     return str(value)
+
+
+def encode_setting(setting) -> str:
+    """A QuantSetting as "mode;field=value;..." listing only the fields that differ from the defaults."""
+    import dataclasses
+
+    parts = [setting.mode]
+    for f in dataclasses.fields(setting):
+        value = getattr(setting, f.name)
+        if f.name != "mode" and value != f.default:
+            parts.append(f"{f.name}={encode_value(value) if value is not None else 'none'}")
+    return ";".join(parts)
+
+
+def decode_setting(text: str):
+    """The QuantSetting written by `encode_setting`; BadInput (from QuantSetting's check) if invalid."""
+    from .quant import QuantSetting
+
+    mode, *rest = (text or "").strip().split(";")
+    kw: dict = {}
+    for item in rest:
+        name, _, raw = item.partition("=")
+        if name in ("aware", "skip_super_layers"):
+            kw[name] = decode_bool(raw)
+        elif name == "bits":
+            kw[name] = int(decode_number(raw, 1, 64))
+        elif name == "block":
+            kw[name] = raw if raw in ("row", "tensor") else int(decode_number(raw, 1, 1 << 20))
+        elif name == "clip_z":
+            kw[name] = None if raw == "none" else (raw if raw == "search" else decode_number(raw))
+        elif name == "threshold":
+            kw[name] = decode_number(raw)
+        elif name == "granularity":
+            kw[name] = raw
+        else:
+            raise BadInput(f"Unknown quantization field {name!r} in {text!r}.")
+    return QuantSetting(mode, **kw)

@@ -26,3 +26,16 @@ def test_values_encode_compactly():
     with pytest.raises(BadInput):
         urlstate.decode_number("4", 0, 3)
     assert urlstate.encode_value(None) is None
+
+
+def test_quant_settings_round_trip():
+    from sw_core.quant import QuantSetting, standard_settings
+
+    for s in standard_settings() + [QuantSetting("rtn", bits=3, block="row", clip_z=2.5, aware=True),
+                                    QuantSetting("rtn", clip_z="search")]:
+        assert urlstate.decode_setting(urlstate.encode_setting(s)) == s
+    assert urlstate.encode_setting(QuantSetting("rtn", bits=4, block=128, aware=True)) == "rtn;aware=1"
+    with pytest.raises(BadInput):
+        urlstate.decode_setting("rtn;bits=99")
+    with pytest.raises(BadInput):
+        urlstate.decode_setting("nonsense")

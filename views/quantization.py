@@ -1,1 +1,46 @@
-import streamlit as st; st.title("coming soon")
+"""Quantization: two settings side by side; naive rounding crushes the super weight, aware keeps it."""
+
+import pandas as pd
+import streamlit as st
+
+from sw_core import plots
+from views import ui
+
+st.title("Quantization")
+st.caption("Round-to-nearest with large blocks stretches each block's scale to fit the super weight, or clips it "
+           "away; holding the super weights out keeps both. Pick two settings to compare.")
+loaded = ui.model()
+key = ui.model_id(loaded)
+with ui.errors_shown(), st.spinner("Detecting super weights ..."):
+    det = ui.detection(loaded, key, ui.STABILITY_PROMPTS[:1])
+coords = tuple(det.coords())
+
+sides = {}
+for col, side, default in zip(st.columns(2), "ab", ("rtn;block=tensor", "rtn;block=tensor;aware=1")):
+    with col, ui.errors_shown():
+        st.subheader(f"Setting {side.upper()}")
+        sides[side] = ui.quant_setting_controls(side, default)
+
+results = {}
+with st.status("Quantizing and measuring ...", expanded=False) as status, ui.errors_shown():
+    for side, setting in sides.items():
+        status.update(label=f"{setting.label}: quantizing and measuring perplexity ...")
+        qmodel = ui.quantized_model(loaded, key, setting, coords)
+        results[side] = (setting, qmodel, ui.quant_perplexity(loaded, key, setting, coords))
+    original = ui.perplexity(loaded, key, None)
+    status.update(label="Done", state="complete")
+
+table = pd.DataFrame([{"setting": "original (unquantized)", "perplexity": original, "× original": 1.0}] + [
+    {"setting": f"{side.upper()}: {s.label}", "perplexity": p, "× original": p / original}
+    for side, (s, _, p) in results.items()])
+st.dataframe(table, hide_index=True)
+ui.download_table(table, "quantization-perplexity")
+fig = plots.value_bars(table["setting"], {"perplexity": list(table["perplexity"])}, log=True,
+                       title=f"Perplexity, first {ui.PPL_TOKENS} tokens", ytitle="perplexity")
+st.plotly_chart(fig, key="quant_ppl")
+ui.download_figure(fig, "quantization-perplexity")
+
+st.subheader("The super weights under each setting")
+values = ui.super_weight_table(results, det, loaded)
+st.dataframe(values, hide_index=True)
+ui.download_table(values, "super-weight-values")
