@@ -107,9 +107,9 @@ class BenchResult:
 
     def to_json(self) -> dict:
         return {
-            "value": self.value,
-            "baseline": self.baseline,
-            "ratio": self.ratio,
+            "value": float(self.value),
+            "baseline": float(self.baseline),
+            "ratio": float(self.ratio),
             "goal": str(self.goal) if self.goal else None,
             "unit": self.unit,
             "met": self.met,
