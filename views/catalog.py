@@ -1,1 +1,36 @@
-import streamlit as st; st.title("coming soon")
+"""Catalog: published super weights with their sources, checked against the loaded model."""
+
+import pandas as pd
+import streamlit as st
+
+from sw_core import catalog
+from views import ui
+
+st.title("Catalog")
+st.caption("Super weights published for known models (`layer: [row, col]` of `mlp.down_proj.weight`). "
+           "Instruct and chat versions keep their base model's coordinates.")
+loaded = ui.model()
+key = ui.model_id(loaded)
+
+with ui.errors_shown(), st.spinner("Detecting super weights to check the catalog ..."):
+    det = ui.detection(loaded, key, ui.STABILITY_PROMPTS[:1])
+    checked = catalog.verify(loaded, det)
+
+st.subheader(f"The loaded model: {loaded.name}")
+if checked:
+    mine = pd.DataFrame([{"layer": v.entry.layer, "row": v.entry.row, "col": v.entry.col,
+                          "re-found by the detector": "yes" if v.refound else "no", "match": v.match,
+                          "source": v.entry.source} for v in checked])
+    st.dataframe(mine, hide_index=True)
+    found = sum(v.refound for v in checked)
+    (st.success if found == len(checked) else st.warning)(
+        f"The detector re-found {found} of {len(checked)} catalogued coordinates.")
+    ui.download_table(mine, "catalog-check")
+else:
+    st.info("This model is not in the catalog. The detector found: "
+            + (", ".join(str(c) for c in det.coords()) or "no super weight") + ".")
+
+st.subheader("All published super weights")
+entries = pd.DataFrame([e.to_dict() for e in catalog.all_entries()])
+st.dataframe(entries, hide_index=True)
+ui.download_table(entries, "catalog")
