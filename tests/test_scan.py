@@ -1,0 +1,113 @@
+"""scan: one forward pass, per-layer maxima, hooks always removed, edits honoured."""
+
+import threading
+
+import pytest
+import torch
+
+from sw_core.edits import Coord, applied, install_hooks, off
+from sw_core.errors import BadInput
+from sw_core.scan import decoder_layers, scan
+from sw_core.tiny import tiny_model
+
+PROMPT = "Apple Inc. is a worldwide tech company."
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    # Two threads on a shared, busy CPU are many times slower than one for a 135M model.
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def _hook_counts(loaded):
+    mods = [p.module for p in loaded.layers] + decoder_layers(loaded)
+    return [(len(m._forward_hooks), len(m._forward_pre_hooks)) for m in mods]
+
+
+def test_embedded_scan_shows_the_super_activation(embedded):
+    s = scan(embedded, PROMPT, track_channel=507)
+    assert len(s.layers) == embedded.num_layers == 30
+    assert len(s.tokens) == embedded.encode(PROMPT).shape[1]
+    spike = max(s.layers, key=lambda l: l.out_max)
+    assert (spike.layer, spike.out_channel, spike.out_token) == (11, 507, 0)
+    assert 2.0e4 < spike.out_value < 3.0e4
+    assert spike.in_channel == 1229 and spike.in_token == 0  # the super weight's input channel
+    assert spike.out_median < 10  # typical outputs are tiny next to the spike
+    # the residual stream grows at layer 11 and shrinks at 28 (cancellation)
+    assert abs(spike.resid_after) > 100 * abs(spike.resid_before)
+    assert abs(s.layers[28].resid_after) < abs(s.layers[28].resid_before)
+    # traces: layers x tokens
+    assert len(s.token_out_max) == 30 and len(s.token_out_max[11]) == len(s.tokens)
+    assert s.channel_trace[11][0] == pytest.approx(abs(spike.out_value), rel=1e-6)
+    assert max(s.channel_trace[11][1:]) < 0.01 * s.channel_trace[11][0]
+
+
+def test_scan_honours_an_edit_and_leaves_no_edit_behind(embedded, digest):
+    before = digest(embedded.model)
+    sw = [Coord(11, 507, 1229), Coord(11, 507, 1487)]
+    edited = scan(embedded, PROMPT, edit=off(*sw), track_channel=507)
+    assert edited.channel_trace[11][0] < 0.01 * 2.0e4  # the super activation is gone
+    assert edited.layers[11].out_max < 0.1 * 2.0e4
+    again = scan(embedded, PROMPT)
+    assert again.layers[11].out_max > 2.0e4
+    # an edit applied by the caller (edit=None) stays in effect
+    with applied(embedded, off(*sw)):
+        outer = scan(embedded, PROMPT)
+    assert outer.layers[11].out_max == pytest.approx(edited.layers[11].out_max, rel=1e-5)
+    assert digest(embedded.model) == before
+
+
+def test_hooks_removed_after_a_forward_that_raises():
+    loaded = tiny_model("llama", layers=3)
+    install_hooks(loaded)  # the permanent edit hooks are not the scan's
+    baseline = _hook_counts(loaded)
+
+    def boom(module, inputs, output):
+        raise RuntimeError("boom")
+
+    h = loaded.layers[1].module.register_forward_hook(boom)
+    try:
+        with pytest.raises(RuntimeError, match="boom"):
+            scan(loaded, "hello")
+    finally:
+        h.remove()
+    assert _hook_counts(loaded) == baseline
+    scan(loaded, "hello")
+    assert _hook_counts(loaded) == baseline
+
+
+def test_scan_under_inference_mode_and_bad_input():
+    loaded = tiny_model("gpt2", layers=2)
+    with torch.inference_mode():
+        s = scan(loaded, "hi there", keep_rows=True)
+    assert s.layers[0].in_row.shape == (loaded.layers[0].in_features,)
+    with pytest.raises(BadInput):
+        scan(loaded, "   ")
+    with pytest.raises(BadInput):
+        scan(loaded, "hi", track_channel=10_000)
+
+
+def test_other_threads_forward_passes_are_not_recorded():
+    loaded = tiny_model("llama", layers=2)
+    ids = loaded.encode("a much longer text than the scanned one " * 4)
+    stop = threading.Event()
+
+    def hammer():
+        with torch.no_grad():
+            while not stop.is_set():
+                loaded.model(ids)
+
+    t = threading.Thread(target=hammer)
+    t.start()
+    try:
+        scans = [scan(loaded, "ab") for _ in range(5)]
+    finally:
+        stop.set()
+        t.join()
+    n = len(loaded.encode("ab")[0])
+    assert all(len(row) == n for s in scans for row in s.token_out_max)
+    alone = scan(loaded, "ab")
+    assert all(s.out_maxima() == pytest.approx(alone.out_maxima()) for s in scans)
