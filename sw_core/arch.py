@@ -122,7 +122,10 @@ def _dequantize_bnb(module: nn.Module) -> torch.Tensor:
     w = module.weight
     quant_state = getattr(w, "quant_state", None)
     if quant_state is not None:  # Params4bit (NF4 / FP4)
-        return bnbf.dequantize_4bit(w.data, quant_state).to(torch.float32)
+        data = w.data
+        if getattr(quant_state, "packing_format_for_cpu", False):
+            data, quant_state = _unpack_cpu_4bit(data, quant_state)
+        return bnbf.dequantize_4bit(data, quant_state).to(torch.float32)
     scb = getattr(w, "SCB", None)
     if scb is None:
         scb = getattr(getattr(module, "state", None), "SCB", None)
@@ -132,6 +135,25 @@ def _dequantize_bnb(module: nn.Module) -> torch.Tensor:
             "project does not dequantize (supported: float, bitsandbytes int8, NF4, FP4)."
         )
     return w.data.to(torch.float32) * scb.to(torch.float32).unsqueeze(1) / 127.0
+
+
+def _unpack_cpu_4bit(data: torch.Tensor, quant_state):
+    """Undo bitsandbytes' CPU repacking (done at the first CPU forward) on copies, for reading only.
+
+    bitsandbytes' own inverse edits the state in place and leaves absmax transposed (and bf16);
+    here it runs on a shallow copy and absmax is put back in block order.
+    """
+    import copy
+
+    import bitsandbytes.functional as bnbf
+
+    state = copy.copy(quant_state)
+    absmax = state.absmax.T.reshape(-1).to(torch.float32)  # packed as [in / block, out]
+    state.original_nested = False  # the packed absmax is already plain floats
+    qweight, state = bnbf._convert_weight_packed_for_cpu_inverse(data, state)
+    state = copy.copy(state)
+    state.absmax, state.nested, state.dtype = absmax, False, torch.float32
+    return qweight, state
 
 
 def model_type_of(model: nn.Module) -> str:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import tempfile
 import threading
 import time
+import warnings
 from pathlib import Path
 
 import torch
@@ -27,6 +28,9 @@ from ..loading import EMBEDDED, Loaded
 from .settings import QuantSetting
 
 BLOCK_4BIT = 64
+
+# LLM.int8 on the CPU says this once per matmul: expected (it computes in fp16), and it floods logs.
+warnings.filterwarnings("ignore", message="MatMul8bitLt: inputs will be cast")
 
 
 def config_for(setting: QuantSetting, skip: list[str]):
