@@ -1,0 +1,103 @@
+"""find_super_weights: the embedded model's two super weights, planted ones in tiny models, none in clean ones."""
+
+import json
+import random
+
+import pytest
+import torch
+
+from sw_core.__main__ import main
+from sw_core.detect import find_super_weights
+from sw_core.edits import ActivationPin, Coord
+from sw_core.errors import BadInput
+from sw_core.tiny import plant_super_weight, tiny_model
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def embedded_detection(embedded):
+    return find_super_weights(embedded)
+
+
+def test_embedded_super_weights(embedded_detection, embedded):
+    d = embedded_detection
+    assert d.found
+    assert d.coords() == [Coord(11, 507, 1229), Coord(11, 507, 1487)]  # larger share first
+    first, second = d.super_weights
+    assert first.share > second.share > 0.1
+    assert first.share + second.share == pytest.approx(1.0, abs=0.02)
+    for w in d.super_weights:
+        assert w.value == pytest.approx(float(embedded.layers[11].weight_view()[w.row, w.col]))
+        a = w.activation
+        assert (a.layer, a.channel, a.token) == (11, 507, 0)
+        assert 2.0e4 < a.value < 3.0e4
+        assert w.prompts == d.prompts
+    assert d.restore_pins() == [ActivationPin(11, 507, 0, None)]
+    assert d.max_spike_ratio > d.threshold
+
+
+def test_embedded_late_layers_are_cancelling_not_super_weights(embedded_detection):
+    late = {s.layer: s for s in embedded_detection.late_spikes}
+    assert set(late) == {28, 29}
+    for s in late.values():
+        assert s.label == "late cancelling"
+        assert s.channel == 507 and s.token == 0
+        assert (s.value > 0) != (s.resid_before > 0)  # opposite sign to the residual
+        assert abs(s.resid_after) < abs(s.resid_before)
+        assert s.ratio_without_super_weights < s.ratio  # they depend on the super weight
+    assert not any(w.layer >= 28 for w in embedded_detection.super_weights)
+
+
+def test_detection_never_writes_weights(embedded, digest):
+    before = digest(embedded.model)
+    find_super_weights(embedded, ["Hello world.", "Zwei Prompts."])
+    assert digest(embedded.model) == before
+
+
+@pytest.mark.parametrize("model_type", ["llama", "gpt2", "gpt_neox", "opt", "qwen2", "gemma"])
+def test_planted_super_weight_is_found(model_type):
+    seed = random.Random(model_type).randrange(1000)
+    clean = tiny_model(model_type, layers=4, seed=seed)
+    none = find_super_weights(clean, "Some text to scan, with words.")
+    assert not none.found and none.coords() == []
+    assert none.max_spike_ratio < none.threshold  # the evidence for "none found"
+
+    planted = tiny_model(model_type, layers=4, seed=seed)
+    coord = plant_super_weight(planted, seed=seed)
+    d = find_super_weights(planted, "Some text to scan, with words.")
+    assert d.coords() == [coord]
+    assert d.super_weights[0].share > 0.9
+    assert d.super_weights[0].activation.channel == coord.row
+
+
+def test_planted_gpt2_coordinate_goes_through_the_transposed_conv1d():
+    loaded = tiny_model("gpt2", layers=3, seed=3)
+    c = plant_super_weight(loaded, layer=1, row=5, col=200, weight=40.0)
+    assert float(loaded.layers[1].module.weight[200, 5]) == 40.0  # Conv1D stores [in, out]
+    assert find_super_weights(loaded, "abc def").coords() == [c]
+
+
+def test_bad_arguments_say_what_to_do(embedded):
+    with pytest.raises(BadInput, match="threshold"):
+        find_super_weights(embedded, threshold=0.5)
+    with pytest.raises(BadInput, match="share"):
+        find_super_weights(embedded, share=2)
+    with pytest.raises(BadInput, match="prompt"):
+        find_super_weights(embedded, ["", "  "])
+
+
+def test_cli_detect_json(tmp_path, capsys):
+    out = tmp_path / "d.json"
+    assert main(["detect", "--model", "embedded", "--device", "cpu", "--json", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "[507, 1229]" in text and "late cancelling" in text
+    data = json.loads(out.read_text())
+    assert [(w["layer"], w["row"], w["col"]) for w in data["super_weights"]] == [(11, 507, 1229), (11, 507, 1487)]
+    assert {s["layer"] for s in data["late_spikes"]} == {28, 29}
