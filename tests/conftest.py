@@ -9,7 +9,8 @@ os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
-torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+# One process on the machine (CI): all cores. Several suites at once: SW_TEST_THREADS=1 is much faster.
+torch.set_num_threads(int(os.environ.get("SW_TEST_THREADS", "0")) or max(1, min(2, os.cpu_count() or 1)))
 
 
 @pytest.fixture(scope="session")

@@ -3,7 +3,6 @@
 import json
 
 import pytest
-import torch
 
 from sw_core.__main__ import main
 from sw_core.catalog import CATALOG_PATH, all_entries, entries_for, family_key, verify
@@ -11,13 +10,6 @@ from sw_core.detect import Detection
 from sw_core.edits import Coord
 from sw_core.tiny import tiny_model
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def test_every_entry_has_a_source_and_the_convention_is_documented():

@@ -4,7 +4,6 @@ import json
 import random
 
 import pytest
-import torch
 
 from sw_core.__main__ import main
 from sw_core.detect import find_super_weights
@@ -12,13 +11,6 @@ from sw_core.edits import ActivationPin, Coord
 from sw_core.errors import BadInput
 from sw_core.tiny import plant_super_weight, tiny_model
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")

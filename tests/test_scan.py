@@ -13,14 +13,6 @@ from sw_core.tiny import tiny_model
 PROMPT = "Apple Inc. is a worldwide tech company."
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    # Two threads on a shared, busy CPU are many times slower than one for a 135M model.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 def _hook_counts(loaded):
     mods = [p.module for p in loaded.layers] + decoder_layers(loaded)

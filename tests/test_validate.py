@@ -1,7 +1,6 @@
 """validate: every built-in prompt finds the embedded model's super weights, at token 0."""
 
 import pytest
-import torch
 
 from sw_core.edits import Coord
 from sw_core.errors import BadInput
@@ -9,13 +8,6 @@ from sw_core.prompts import builtin_prompts
 from sw_core.tiny import plant_super_weight, tiny_model
 from sw_core.validate import validate
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def test_builtin_prompts_are_varied():
