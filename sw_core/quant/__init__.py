@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import torch
 
 from ..edits import Coord
+from ..errors import BadInput
 from ..loading import Loaded
 from . import bnb, rtn, w8a8
 from .private import private_copy
@@ -44,14 +45,19 @@ def quantized(loaded: Loaded, setting: QuantSetting, detection=None, *, calibrat
     if setting.mode == "fp":
         return loaded
     needs_coords = setting.aware or setting.skip_super_layers
+    if needs_coords and detection is None:
+        from ..detect import find_super_weights
+
+        detection = find_super_weights(loaded)
     coords = tuple(super_coords(loaded, detection)) if needs_coords else ()
-    key = (id(loaded.model), setting, coords, calibration)
+    extra = tuple(late_spike_inputs(loaded, detection)) if setting.mode == "w8a8" and setting.aware else ()
+    key = (id(loaded.model), setting, coords, extra, calibration)
     with _cache_lock:
         hit = _cache.get(key)
         if hit is not None and hit[0]() is loaded.model:
             _cache.move_to_end(key)
             return hit[1]
-    result = _build(loaded, setting, list(coords), calibration)
+    result = _build(loaded, setting, list(coords), calibration, list(extra))
     if cache:
         with _cache_lock:
             _cache[key] = (weakref.ref(loaded.model), result)
@@ -65,8 +71,8 @@ def clear_cache() -> None:
         _cache.clear()
 
 
-def _build(loaded: Loaded, setting: QuantSetting, coords: list[Coord], calibration) -> Loaded:
-    targets = decoder_linears(loaded.model, loaded.layers)
+def _build(loaded: Loaded, setting: QuantSetting, coords: list[Coord], calibration, extra=()) -> Loaded:
+    targets = _selected(decoder_linears(loaded.model, loaded.layers), setting)
     if setting.mode == "rtn":
         for t in targets:  # check every width before any work
             rtn.block_size(setting.block, *t.weight_view().shape)
@@ -80,12 +86,35 @@ def _build(loaded: Loaded, setting: QuantSetting, coords: list[Coord], calibrati
         return qloaded
     if setting.mode == "w8a8":
         qloaded = private_copy(loaded, w8a8.weights(targets), setting.label)
-        hold = w8a8.held_channels(loaded.layers, coords) if setting.aware else {}
-        w8a8.install(qloaded.model, decoder_linears(qloaded.model, qloaded.layers), setting, hold)
+        hold = w8a8.held_channels(loaded.layers, [*coords, *extra]) if setting.aware else {}
+        w8a8.install(qloaded.model, _selected(decoder_linears(qloaded.model, qloaded.layers), setting), setting, hold)
         return qloaded
     bnb.check_widths(targets, setting)
     skip = sorted({loaded.layers[c.layer].name for c in coords}) if (setting.skip_super_layers or setting.aware) else []
     return bnb.load_quantized(loaded, setting, skip)
+
+
+def _selected(targets, setting: QuantSetting):
+    if setting.modules is None or setting.mode not in ("rtn", "w8a8"):
+        return targets
+    chosen = [t for t in targets if setting.modules in t.name]
+    if not chosen:
+        raise BadInput(f"No linear layer name contains {setting.modules!r}: try e.g. {targets[0].name!r}.")
+    return chosen
+
+
+@torch.no_grad()
+def late_spike_inputs(loaded: Loaded, detection) -> list[Coord]:
+    """Massive down-projection inputs of the layers with late (cancelling) spikes, as Coords whose
+    col is the input channel: the largest |x| of that layer on the detection's first prompt."""
+    spikes = getattr(detection, "late_spikes", None) or []
+    prompts = getattr(detection, "prompts", None) or []
+    if not spikes or not prompts:
+        return []
+    from ..scan import scan
+
+    stats = {st.layer: st for st in scan(loaded, prompts[0]).layers}
+    return [Coord(s.layer, s.channel, stats[s.layer].in_channel) for s in spikes if s.layer in stats]
 
 
 @torch.no_grad()

@@ -28,6 +28,8 @@ class QuantSetting:
       weights' layers unquantized (bitsandbytes: same as skip_super_layers).
     granularity: W8A8 activation scales, one per "tensor" or one per "token".
     threshold: LLM.int8 outlier threshold (inputs above it run in 16/32-bit).
+    modules: rtn / w8a8 only: quantize just the decoder linear layers whose qualified name
+      contains this text (e.g. "layers.11.mlp.down_proj"); None = all of them.
     """
 
     mode: str = "rtn"
@@ -38,12 +40,17 @@ class QuantSetting:
     granularity: str = "tensor"
     threshold: float = 6.0
     skip_super_layers: bool = False
+    modules: str | None = None  # rtn / w8a8: only linear layers whose name contains this
 
     def __post_init__(self):
         check(self)
 
     @property
     def label(self) -> str:
+        where = f" [{self.modules}]" if self.modules and self.mode in ("rtn", "w8a8") else ""
+        return self._label() + where
+
+    def _label(self) -> str:
         tag = " aware" if self.aware else (" naive" if self.mode in ("rtn", "w8a8") else "")
         if self.mode == "fp":
             return "full precision"
@@ -77,5 +84,7 @@ def check(s: QuantSetting) -> None:
                            f"deviations (e.g. 3), '{CLIP_SEARCH}', or None for no clipping.")
     if s.granularity not in GRANULARITIES:
         raise BadInput(f"granularity={s.granularity!r} is not valid: use 'tensor' or 'token'.")
+    if s.modules is not None and (not isinstance(s.modules, str) or not s.modules.strip()):
+        raise BadInput(f"modules={s.modules!r} is not valid: give part of a layer name such as 'mlp.down_proj', or None for all.")
     if not isinstance(s.threshold, (int, float)) or not s.threshold >= 0:
         raise BadInput(f"threshold={s.threshold!r} is not valid: LLM.int8 needs a threshold >= 0 (default 6.0).")
