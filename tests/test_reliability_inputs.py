@@ -176,6 +176,14 @@ def test_max_new_tokens_out_of_range(n, message):
         limits.check_new_tokens(n)
 
 
+@pytest.mark.parametrize("n", [0, -1, 10**6])
+def test_generation_max_new_tokens_out_of_range(embedded, n):
+    from sw_core.generate import stream
+
+    with pytest.raises(BadInput, match=f"max_new_tokens={n} is out of range: use a whole number from 1"):
+        stream(embedded, "Hello", max_new_tokens=n)
+
+
 def test_binary_garbage_as_text(tmp_path, embedded, digest, original_digest):
     blob = tmp_path / "garbage.txt"
     blob.write_bytes(bytes(range(256)) * 16)
