@@ -57,9 +57,18 @@ def stream(loaded: Loaded, prompt: str, *, edit: Edit | None = None, max_new_tok
     smallest set of tokens whose probability reaches top_p, with a generator seeded by `seed`.
     Arguments are checked now (BadInput), not at the first `next()`.
     """
+    return _tokens_to_text(loaded, stream_tokens(loaded, prompt, edit=edit, max_new_tokens=max_new_tokens,
+                                                 temperature=temperature, top_p=top_p, seed=seed, chat=chat,
+                                                 stop_at_eos=stop_at_eos))
+
+
+def stream_tokens(loaded: Loaded, prompt: str, *, edit: Edit | None = None, max_new_tokens: int = DEFAULT_NEW_TOKENS,
+                  temperature: float = 0.0, top_p: float = 1.0, seed: int | None = 0, chat: bool = False,
+                  stop_at_eos: bool = True) -> Iterator[int]:
+    """The generated token ids, one at a time (same arguments as `stream`)."""
     _check(loaded, prompt, max_new_tokens, temperature, top_p, edit)
     ids = prompt_ids(loaded, prompt, chat)
-    return _tokens_to_text(loaded, _token_loop(loaded, ids, edit, max_new_tokens, temperature, top_p, seed, stop_at_eos))
+    return _token_loop(loaded, ids, edit, max_new_tokens, temperature, top_p, seed, stop_at_eos)
 
 
 @torch.no_grad()

@@ -1,0 +1,110 @@
+"""sw_core.generate: greedy equals a plain argmax loop; edits stay in their own stream."""
+
+import threading
+
+import pytest
+import torch
+
+from sw_core import edits
+from sw_core.edits import Coord, off
+from sw_core.errors import BadInput
+from sw_core.generate import MAX_NEW_TOKENS, compare, generate, stream, stream_side_by_side, stream_tokens
+from sw_core.tiny import tiny_model
+
+SUPER = off(Coord(11, 507, 1229), Coord(11, 507, 1487))
+PROMPT = "The capital of France is"
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    return tiny_model("llama", layers=2, seed=1)
+
+
+def _greedy_without_cache(loaded, prompt, n, edit=None):
+    ids = loaded.encode(prompt)
+    out = []
+    with torch.no_grad(), edits.applied(loaded, edit):
+        for _ in range(n):
+            nxt = int(loaded.model(ids, use_cache=False).logits[0, -1].argmax())
+            out.append(nxt)
+            ids = torch.cat([ids, torch.tensor([[nxt]])], dim=1)
+    return out
+
+
+def test_greedy_with_kv_cache_matches_full_recompute(tiny):
+    expected = _greedy_without_cache(tiny, "hello", 12)
+    assert list(stream_tokens(tiny, "hello", max_new_tokens=12, stop_at_eos=False)) == expected
+    pieces = list(stream(tiny, "hello", max_new_tokens=12, stop_at_eos=False))
+    assert len(pieces) == 12  # one piece per token ("" while a UTF-8 character is incomplete)
+    assert tiny.tokenizer.decode(expected).startswith("".join(pieces))
+
+
+def test_bad_arguments_say_the_allowed_range(tiny):
+    for n in (0, -1, MAX_NEW_TOKENS + 1, 10**9, 2.5):
+        with pytest.raises(BadInput, match=f"1 to {MAX_NEW_TOKENS}"):
+            stream(tiny, "hi", max_new_tokens=n)
+    with pytest.raises(BadInput, match="empty"):
+        stream(tiny, "   ")
+    with pytest.raises(BadInput, match="temperature"):
+        stream(tiny, "hi", temperature=-1)
+    with pytest.raises(BadInput, match="top_p"):
+        stream(tiny, "hi", temperature=1, top_p=0)
+    with pytest.raises(BadInput, match="chat template"):
+        stream(tiny, "hi", chat=True)
+    with pytest.raises(BadInput, match="out of range"):
+        stream(tiny, "hi", edit=off(Coord(99, 0, 0)))
+
+
+def test_sampling_is_reproducible_with_a_seed(tiny):
+    a = generate(tiny, "abc", max_new_tokens=16, temperature=1.0, top_p=0.9, seed=3, stop_at_eos=False)
+    b = generate(tiny, "abc", max_new_tokens=16, temperature=1.0, top_p=0.9, seed=3, stop_at_eos=False)
+    others = {generate(tiny, "abc", max_new_tokens=16, temperature=1.0, seed=s, stop_at_eos=False) for s in range(4, 8)}
+    assert a == b
+    assert len(others | {a}) > 1
+
+
+def test_side_by_side_streams_do_not_see_each_others_edit(embedded, digest):
+    before = digest(embedded.model)
+    alone_orig = generate(embedded, PROMPT, max_new_tokens=8)
+    alone_off = generate(embedded, PROMPT, max_new_tokens=8, edit=SUPER)
+    both = compare({"original": (embedded, None), "no super weight": (embedded, SUPER)}, PROMPT, max_new_tokens=8)
+    assert both == {"original": alone_orig, "no super weight": alone_off}
+    assert "Paris" in alone_orig and "Paris" not in alone_off
+    labels = [label for label, _ in stream_side_by_side({"a": (embedded, None), "b": (embedded, SUPER)}, PROMPT,
+                                                        max_new_tokens=3, stop_at_eos=False)]
+    assert labels == ["a", "b"] * 3  # interleaved one token at a time
+    assert digest(embedded.model) == before and edits.current() is None
+
+
+def test_closing_a_stream_midway_leaves_nothing_modified(embedded, digest):
+    before = digest(embedded.model)
+    baseline = generate(embedded, PROMPT, max_new_tokens=6)
+    s = stream(embedded, PROMPT, edit=SUPER, max_new_tokens=50)
+    next(s), next(s)
+    s.close()
+    assert edits.current() is None
+    assert digest(embedded.model) == before
+    assert generate(embedded, PROMPT, max_new_tokens=6) == baseline
+
+
+def test_concurrent_threads_keep_their_own_edits(embedded):
+    expected = {None: generate(embedded, PROMPT, max_new_tokens=6), "off": generate(embedded, PROMPT, max_new_tokens=6, edit=SUPER)}
+    results, errors = {}, []
+
+    def run(key):
+        try:
+            results[key] = generate(embedded, PROMPT, max_new_tokens=6, edit=SUPER if key == "off" else None)
+        except Exception as e:  # surfaced below
+            errors.append(e)
+
+    threads = [threading.Thread(target=run, args=(k,)) for k in expected]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors and results == expected
+
+
+def test_chat_mode_uses_the_template(embedded):
+    text = generate(embedded, "What is the capital of France?", max_new_tokens=12, chat=True)
+    assert "Paris" in text
