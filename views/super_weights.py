@@ -39,9 +39,31 @@ st.subheader("Edit")
 edit = ui.edit_controls(det)
 
 with ui.errors_shown(), st.spinner("Perplexity, original and edited ..."):
-    before = ui.perplexity(loaded, key, None)
-    after = ui.perplexity(loaded, key, edit)
-c1, c2, c3 = st.columns(3)
-c1.metric("Perplexity, original", f"{before:.2f}")
+    before, after = ui.perplexity(loaded, key, None), ui.perplexity(loaded, key, edit)
+c1, c2, c3, c4 = st.columns(4)
+c1.metric("Perplexity, original", f"{before:.2f}", help=f"First {ui.PPL_TOKENS} tokens of the 1911 Britannica "
+          "article on Shakespeare.")
 c2.metric("Perplexity, edited", f"{after:,.2f}", delta=f"×{after / before:,.2f}", delta_color="inverse")
-c3.caption(f"First {ui.PPL_TOKENS} tokens of the 1911 Britannica article on Shakespeare.")
+if c3.toggle("Zero-shot trivia accuracy (slow)", key="sw_zeroshot"):
+    with ui.errors_shown(), st.spinner("Zero-shot accuracy, original and edited ..."):
+        zs0, zs1 = ui.zero_shot(loaded, key, None), ui.zero_shot(loaded, key, edit)
+    c3.metric("Trivia accuracy, original", f"{zs0.accuracy:.0%}", help=f"{zs0.questions} four-way questions")
+    c4.metric("Trivia accuracy, edited", f"{zs1.accuracy:.0%}", delta=f"{(zs1.accuracy - zs0.accuracy) * 100:+.0f} pts")
+
+left, right = st.columns([3, 2])
+with left, ui.errors_shown(), st.spinner("Stop-word probabilities ..."):
+    fig, shift = ui.stopword_figure(loaded, key, edit)
+    st.plotly_chart(fig, key="sw_stopwords")
+    ui.download_figure(fig, "stop-words")
+with right, ui.errors_shown():
+    st.markdown(f"**Next token after** “{ui.NEXT_TOKEN_PROMPT}”")
+    top = ui.next_tokens(loaded, key, edit)
+    st.dataframe(top, hide_index=True, column_config={
+        "p original": st.column_config.ProgressColumn(format="%.3f", min_value=0, max_value=1),
+        "p edited": st.column_config.ProgressColumn(format="%.3f", min_value=0, max_value=1)})
+    ui.download_table(top, "next-tokens")
+
+st.subheader("Generation, original vs edited")
+gen_prompt = st.text_input("Prompt", value="The capital of France is", key="sw_gen_prompt")
+with ui.errors_shown():
+    ui.side_by_side({"original": (loaded, None), "edited": (loaded, edit)}, gen_prompt, (key, edit))

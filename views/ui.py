@@ -245,3 +245,87 @@ def super_weight_table(results: dict, det, original):
             rows.append({"setting": f"{side.upper()}: {setting.label}", "weight": f"layer {v.layer} [{v.row}, {v.col}]",
                          "original": v.original, "quantized": v.quantized, "relative error": v.relative_error})
     return pd.DataFrame(rows)
+
+
+STOP_PROMPTS = 12  # sentences of the shipped text, last word held out (a LAMBADA stand-in)
+TRIVIA_QUESTIONS = 20
+NEXT_TOKEN_PROMPT = "Summer is hot. Winter is"
+
+
+@st.cache_data(show_spinner=False, max_entries=128)
+def stopwords(_loaded, model_key: str, edit, n: int = STOP_PROMPTS):
+    from sw_core.metrics import next_word_prompts, stopword_probabilities
+
+    return stopword_probabilities(_loaded, edit, prompts=next_word_prompts(n))
+
+
+def stopword_figure(loaded, model_key: str, edit, *, title: str = "Next-token probability of stop words"):
+    """The stop-word bar chart (original vs edited, ratio on top) and the shift it shows."""
+    from sw_core import plots
+    from sw_core.metrics import stopword_shift
+
+    shift = stopword_shift(stopwords(loaded, model_key, None), stopwords(loaded, model_key, edit))
+    words = [w.word.replace(" ", "␣") for w in shift.words] + ["all stop words", "true next word"]
+    ratios = shift.words + [shift.stop_mass, shift.target]
+    fig = plots.probability_bars(words, [r.original for r in ratios], [r.edited for r in ratios],
+                                 ratios=[r.ratio for r in ratios], title=f"{title} ({shift.prompts} sentences)")
+    return fig, shift
+
+
+@st.cache_data(show_spinner=False, max_entries=128)
+def next_tokens(_loaded, model_key: str, edit, prompt: str = NEXT_TOKEN_PROMPT, k: int = 8):
+    """Top-k next tokens, original and edited, side by side as a table."""
+    import pandas as pd
+    from sw_core.metrics import top_next_tokens
+
+    a, b = top_next_tokens(_loaded, prompt, k), top_next_tokens(_loaded, prompt, k, edit)
+    return pd.DataFrame({"original": [t.token for t in a], "p original": [t.probability for t in a],
+                         "edited": [t.token for t in b], "p edited": [t.probability for t in b]})
+
+
+@st.cache_data(show_spinner=False, max_entries=128)
+def zero_shot(_loaded, model_key: str, edit, n: int = TRIVIA_QUESTIONS):
+    from sw_core.metrics import trivia_questions, zero_shot_accuracy
+
+    return zero_shot_accuracy(_loaded, edit, questions=trivia_questions(limit=n))
+
+
+# --- generation: streamed side by side, remembered so a redraw does not generate again -----------------
+
+GEN_TOKENS = 40
+
+
+@st.cache_resource(show_spinner=False)
+def _generated() -> dict:
+    return {}  # (model key, prompt, n, labels+edits) -> {label: text}; shared, bounded below
+
+
+def side_by_side(settings: dict, prompt: str, cache_key: tuple, max_new_tokens: int = GEN_TOKENS) -> dict[str, str]:
+    """Stream each setting's continuation of `prompt` into its own column; returns {label: text}.
+
+    settings: {label: (loaded, edit)}. Results are remembered by `cache_key` (model, edits, prompt).
+    """
+    from sw_core import generate, jobs, limits
+
+    limits.check_prompt(prompt)
+    limits.check_new_tokens(max_new_tokens)
+    memo, full_key = _generated(), (cache_key, prompt, max_new_tokens)
+    boxes = {}
+    for col, label in zip(st.columns(len(settings)), settings):
+        col.markdown(f"**{label}**")
+        boxes[label] = col.empty()
+    if full_key in memo:
+        for label, text in memo[full_key].items():
+            boxes[label].code(prompt + text, language=None, wrap_lines=True)
+        return memo[full_key]
+    texts = {label: "" for label in settings}
+    waiting = st.empty()
+    with jobs.heavy_job("generate", on_wait=lambda n: waiting.info(f"Queued: {n} job(s) ahead ...")):
+        waiting.empty()
+        for label, piece in generate.stream_side_by_side(settings, prompt, max_new_tokens=max_new_tokens):
+            texts[label] += piece
+            boxes[label].code(prompt + texts[label], language=None, wrap_lines=True)
+    if len(memo) > 256:
+        memo.clear()
+    memo[full_key] = texts
+    return texts
