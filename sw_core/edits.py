@@ -52,12 +52,17 @@ class ActivationPin:
 
     value=None keeps the unedited model's own output there (restores the super activation of
     every input exactly, whatever the prompt); a number writes that value.
+
+    above=A (with value=None) pins, instead of the one `token`, every position whose unedited
+    |output| is at least A: a window cut from the middle of a text can carry the super activation
+    on its first two tokens (e.g. a split "\n\n"), not only on token 0.
     """
 
     layer: int
     channel: int
     token: int = 0
     value: float | None = None
+    above: float | None = None
 
 
 @dataclass(frozen=True)
@@ -109,6 +114,10 @@ def validate(loaded, edit: Edit) -> None:
         _check_coord(loaded, p.layer, p.channel, None, n)
         if p.value is not None and not math.isfinite(p.value):
             raise BadInput(f"Pinned activation value {p.value!r} is not finite.")
+        if p.above is not None and (p.value is not None or not math.isfinite(p.above) or p.above <= 0):
+            raise BadInput(f"Pin 'above={p.above!r}' needs a positive threshold and value=None (it keeps original outputs).")
+        if p.token < 0:
+            raise BadInput(f"Pin token {p.token} is negative: token positions count from 0.")
 
 
 def _check_coord(loaded, layer, row, col, n):
@@ -161,7 +170,10 @@ def _make_hook(proj):
         if rows:
             _recompute_rows(proj, x, y, rows)
         for p in pins:
-            if p.token < y.shape[-2]:
+            if p.above is not None:
+                orig = output[..., p.channel]
+                y[..., p.channel] = torch.where(orig.abs() >= p.above, orig, y[..., p.channel])
+            elif p.token < y.shape[-2]:
                 y[..., p.token, p.channel] = output[..., p.token, p.channel] if p.value is None else p.value
         return y
 
