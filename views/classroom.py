@@ -1,1 +1,46 @@
-import streamlit as st; st.title("coming soon")
+"""Classroom: one big button removes the super weight; the stop words and the text show what breaks."""
+
+from pathlib import Path
+
+import streamlit as st
+
+from sw_core.edits import Edit
+from views import ui
+
+PRESETS = ["Summer is hot. Winter is", "The capital of France is", "My favourite food is",
+           "Once upon a time, there was a"]
+
+st.markdown(f"<style>{(Path(__file__).parent.parent / 'assets' / 'classroom.css').read_text()}</style>",
+            unsafe_allow_html=True)
+st.title("One weight out of 135 million")
+loaded = ui.model()
+key = ui.model_id(loaded)
+with ui.errors_shown(), st.spinner("Finding the super weight ..."):
+    det = ui.detection(loaded, key, ui.STABILITY_PROMPTS[:1])
+if not det.found:
+    st.warning("This model shows no super weight: try the embedded model.")
+    st.stop()
+
+removed = ui.state_from_url("class_removed", "removed", ui.urlstate.decode_bool, default=False)
+label = "Put the super weight back" if removed else "Remove the super weight"
+if st.button(label, type="primary", key="class_button"):
+    st.session_state["class_removed"] = removed = not removed
+    st.rerun()
+ui.state_to_url(removed=True if removed else None)
+edit = Edit.of({c: 0.0 for c in det.coords()}) if removed else Edit()
+st.markdown(("**Removed:** " if removed else "**Intact:** ") + ", ".join(str(c) for c in det.coords()))
+
+prompt = st.pills("Prompt", PRESETS, default=PRESETS[0], key="class_prompt") or PRESETS[0]
+with ui.errors_shown(), st.spinner("Measuring ..."):
+    fig, shift = ui.stopword_figure(loaded, key, edit, title="How likely is each next word?")
+    ppl0, ppl1 = ui.perplexity(loaded, key, None), ui.perplexity(loaded, key, edit)
+fig.update_layout(height=520, font=dict(size=20))
+st.plotly_chart(fig, key="class_stopwords")
+c1, c2 = st.columns(2)
+c1.metric("Perplexity (lower is better)", f"{ppl1:,.1f}", delta=f"×{ppl1 / ppl0:,.1f}" if removed else None,
+          delta_color="inverse")
+c2.metric("Stop words' share of the next word", f"{shift.stop_mass.edited:.0%}",
+          delta=f"×{shift.stop_mass.ratio:.1f}" if removed else None, delta_color="inverse")
+with ui.errors_shown():
+    ui.side_by_side({"original": (loaded, None), "without the super weight" if removed else "same model": (loaded, edit)},
+                    prompt, (key, edit))
