@@ -57,3 +57,70 @@ def test_empty_prompt_is_explained():
     at.text_area(key="act_prompt").set_value("   ").run()
     assert not at.exception
     assert any("empty" in e.value for e in at.error)
+
+
+def test_super_weights_page_toggle_breaks_perplexity_and_text():
+    at = start("views/super_weights.py")
+    assert not at.error
+    table = at.dataframe[0].value
+    assert {(r.layer, r.row, r.col) for r in table.itertuples()} == {(11, 507, 1229), (11, 507, 1487)}
+    before = float(metric(at, "Perplexity, original"))
+    assert metric(at, "Perplexity, edited") == metric(at, "Perplexity, original")
+    original_text = at.code[-1].value
+    for t in ("sw_on_11_507_1229", "sw_on_11_507_1487"):
+        at.toggle(key=t).set_value(False)
+    at.run()
+    assert not at.exception
+    after = float(metric(at, "Perplexity, edited").replace(",", ""))
+    assert after >= 3 * before
+    assert at.code[-1].value != original_text and at.code[-2].value == original_text
+    assert at.query_params["sw"] == "11.507.1229=0,11.507.1487=0"
+    at.toggle(key="sw_restore").set_value(True).run()  # the paper's "+SA": most of the damage undone
+    restored = float(metric(at, "Perplexity, edited").replace(",", ""))
+    assert restored < after / 100
+
+
+def test_edit_in_the_url_reproduces_the_view():
+    at = start(query={"sw": "11.507.1229=0"})
+    at.switch_page("views/super_weights.py").run()
+    assert not at.exception
+    assert at.toggle(key="sw_on_11_507_1229").value is False and at.toggle(key="sw_on_11_507_1487").value is True
+    ratio = float(metric(at, "Perplexity, edited").replace(",", "")) / float(metric(at, "Perplexity, original"))
+    assert ratio > 2  # one of the two weights off: measured 13.8 -> 49 on a longer text
+
+
+def test_classroom_button_removes_the_super_weight():
+    at = start("views/classroom.py")
+    ppl = float(metric(at, "Perplexity (lower is better)").replace(",", ""))
+    at.button(key="class_button").click().run()
+    assert not at.exception
+    assert float(metric(at, "Perplexity (lower is better)").replace(",", "")) > 3 * ppl
+    assert at.query_params["removed"] == "1"
+    assert at.code[0].value != at.code[1].value
+
+
+def test_quantization_page_switches_settings():
+    at = start("views/quantization.py")
+    assert not at.error
+    table = at.dataframe[0].value
+    assert list(table["setting"])[1:] == ["A: RTN int8 per tensor naive", "B: RTN int8 per tensor aware"]
+    values = at.dataframe[1].value
+    aware = values[values.setting.str.startswith("B")]
+    assert (aware["quantized"] == aware["original"]).all()  # held out: kept exactly
+    at.selectbox(key="qb_mode").set_value("w8a8").run()
+    assert not at.exception and not at.error
+    assert at.dataframe[0].value["setting"].iloc[2] == "B: W8A8 per-tensor naive"
+    assert at.query_params["qb"] == "w8a8"
+
+
+def test_quantization_bad_block_is_explained():
+    at = start(query={"qa": "rtn;block=128"})
+    at.switch_page("views/quantization.py").run()
+    assert not at.exception
+    assert any("does not divide" in e.value for e in at.error)
+
+
+def test_catalog_page_checks_the_loaded_model():
+    at = start("views/catalog.py")
+    assert any("re-found 2 of 2" in s.value for s in at.success)
+    assert len(at.dataframe[1].value) >= 10  # every published entry is listed

@@ -16,7 +16,7 @@ with ui.errors_shown(), st.spinner("Detecting super weights ..."):
 coords = tuple(det.coords())
 
 sides = {}
-for col, side, default in zip(st.columns(2), "ab", ("rtn;block=tensor", "rtn;block=tensor;aware=1")):
+for col, side, default in zip(st.columns(2), "ab", ("rtn;bits=8;block=tensor", "rtn;bits=8;block=tensor;aware=1")):
     with col, ui.errors_shown():
         st.subheader(f"Setting {side.upper()}")
         sides[side] = ui.quant_setting_controls(side, default)
@@ -44,3 +44,9 @@ st.subheader("The super weights under each setting")
 values = ui.super_weight_table(results, det, loaded)
 st.dataframe(values, hide_index=True)
 ui.download_table(values, "super-weight-values")
+
+st.subheader("Generation under each setting")
+gen_prompt = st.text_input("Prompt", value="The capital of France is", key="quant_gen_prompt")
+with ui.errors_shown():
+    ui.side_by_side({f"{side.upper()}: {s.label}": (q, None) for side, (s, q, _) in results.items()}, gen_prompt,
+                    (key, tuple(s for s, _, _ in results.values())))
