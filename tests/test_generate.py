@@ -65,9 +65,9 @@ def test_sampling_is_reproducible_with_a_seed(tiny):
 
 def test_side_by_side_streams_do_not_see_each_others_edit(embedded, digest):
     before = digest(embedded.model)
-    alone_orig = generate(embedded, PROMPT, max_new_tokens=8)
+    alone_orig = generate(embedded, PROMPT, max_new_tokens=5)
     alone_off = generate(embedded, PROMPT, max_new_tokens=8, edit=SUPER)
-    both = compare({"original": (embedded, None), "no super weight": (embedded, SUPER)}, PROMPT, max_new_tokens=8)
+    both = compare({"original": (embedded, None), "no super weight": (embedded, SUPER)}, PROMPT, max_new_tokens=5)
     assert both == {"original": alone_orig, "no super weight": alone_off}
     assert "Paris" in alone_orig and "Paris" not in alone_off
     labels = [label for label, _ in stream_side_by_side({"a": (embedded, None), "b": (embedded, SUPER)}, PROMPT,

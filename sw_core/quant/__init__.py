@@ -118,7 +118,7 @@ def late_spike_inputs(loaded: Loaded, detection) -> list[Coord]:
 
 
 @torch.no_grad()
-def calibration_inputs(loaded: Loaded, text: str | None, targets, max_tokens: int = 256) -> dict[str, torch.Tensor]:
+def calibration_inputs(loaded: Loaded, text: str | None, targets, max_tokens: int = 64) -> dict[str, torch.Tensor]:
     """name -> the inputs [tokens, in] each target linear sees on `text` (one forward pass)."""
     if text is None:
         text = _default_calibration_text()

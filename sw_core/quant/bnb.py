@@ -17,7 +17,7 @@ from __future__ import annotations
 import tempfile
 import threading
 import time
-import warnings
+import logging
 from pathlib import Path
 
 import torch
@@ -29,8 +29,16 @@ from .settings import QuantSetting
 
 BLOCK_4BIT = 64
 
-# LLM.int8 on the CPU says this once per matmul: expected (it computes in fp16), and it floods logs.
-warnings.filterwarnings("ignore", message="MatMul8bitLt: inputs will be cast")
+
+
+class _DropCastNotice(logging.Filter):
+    """LLM.int8 on the CPU logs this at every matmul: expected (it computes in fp16) and it floods stderr."""
+
+    def filter(self, record) -> bool:
+        return not str(record.msg).startswith("MatMul8bitLt: inputs will be cast")
+
+
+logging.getLogger("bitsandbytes.autograd._functions").addFilter(_DropCastNotice())
 
 
 def config_for(setting: QuantSetting, skip: list[str]):

@@ -20,7 +20,7 @@ import torch
 from ..errors import BadInput
 from .settings import QuantSetting
 
-Z_GRID = (1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 8.0, 12.0, None)  # None = no clipping
+Z_GRID = (2.0, 3.0, 4.0, 6.0, 8.0, None)  # None = no clipping
 
 
 def block_size(block, out_features: int, in_features: int) -> int:
