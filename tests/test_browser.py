@@ -1,0 +1,124 @@
+"""The real app in a real browser: `streamlit run app.py`, driven by Playwright with Debian's chromium.
+
+Also two browser contexts at once (two users of one server): each sees its own edit's numbers.
+"""
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+        "--disable-sync", "--no-first-run"]
+SLOW = 600_000  # ms: a cold start on a busy 2-core CPU detects, measures and generates before drawing
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server():
+    if not os.path.exists(CHROMIUM):
+        pytest.fail("chromium is not installed: run `make browser` (apt-get install -y chromium).")
+    port = _free_port()
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.port", str(port),
+         "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"],
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(120):
+            try:
+                if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).status == 200:
+                    break
+            except OSError:
+                time.sleep(0.5)
+        else:
+            pytest.fail("streamlit did not start: " + proc.stderr.read1(4000).decode(errors="replace"))
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        yield b
+        b.close()
+
+
+def metric_value(page, label: str) -> str:
+    return page.locator('[data-testid="stMetric"]', has_text=label).locator('[data-testid="stMetricValue"]').inner_text()
+
+
+def wait_ready(page) -> None:
+    """Until the script run is over: the generated texts are drawn and nothing is running."""
+    page.locator('[data-testid="stCode"]').nth(1).wait_for(timeout=SLOW)
+    page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=SLOW)
+
+
+def number(text: str) -> float:
+    return float(text.replace(",", ""))
+
+
+def test_toggle_off_breaks_perplexity_and_text_and_sessions_stay_apart(server, browser):
+    ARTIFACTS.mkdir(exist_ok=True)
+    a = browser.new_context(viewport={"width": 1400, "height": 1800}).new_page()
+    a.goto(f"{server}/super_weights", timeout=SLOW)
+    wait_ready(a)
+    before = number(metric_value(a, "Perplexity, original"))
+    assert number(metric_value(a, "Perplexity, edited")) == before
+    text_before = a.locator('[data-testid="stCode"]').nth(1).inner_text()
+
+    for label in ("layer 11 [507, 1229]", "layer 11 [507, 1487]"):
+        a.get_by_text(label).click()
+        a.wait_for_timeout(500)
+    a.wait_for_function(
+        "() => [...document.querySelectorAll('[data-testid=\"stMetric\"]')].some(m => m.innerText.includes("
+        "'Perplexity, edited') && m.innerText.includes('×') && !m.innerText.includes('×1.00'))", timeout=SLOW)
+    wait_ready(a)
+    after = number(metric_value(a, "Perplexity, edited"))
+    assert after >= 3 * before
+    text_after = a.locator('[data-testid="stCode"]').nth(1).inner_text()
+    assert text_after != text_before
+    assert "sw=11.507.1229%3D0%2C11.507.1487%3D0" in a.url or "sw=11.507.1229=0,11.507.1487=0" in a.url
+    a.screenshot(path=str(ARTIFACTS / "super_weights_off.png"), full_page=True)
+
+    # A second user, at the same time, on the same server: the weights stay on for them.
+    b = browser.new_context(viewport={"width": 1400, "height": 1800}).new_page()
+    b.goto(f"{server}/super_weights", timeout=SLOW)
+    wait_ready(b)
+    assert number(metric_value(b, "Perplexity, edited")) == before
+    assert number(metric_value(a, "Perplexity, edited")) == after
+    # and a link reproduces a view: the first user's URL shows their edit to anyone
+    c = browser.new_context(viewport={"width": 1400, "height": 1800}).new_page()
+    c.goto(a.url, timeout=SLOW)
+    wait_ready(c)
+    assert number(metric_value(c, "Perplexity, edited")) == after
+
+
+def test_activations_page_shows_the_spike(server, browser):
+    page = browser.new_context(viewport={"width": 1400, "height": 1400}).new_page()
+    page.goto(server, timeout=SLOW)
+    page.locator('[data-testid="stMetric"]', has_text="Spike layer").wait_for(timeout=SLOW)
+    assert metric_value(page, "Spike layer") == "11"
+    page.locator(".js-plotly-plot").first.wait_for(timeout=SLOW)
+    page.wait_for_timeout(1000)
+    page.screenshot(path=str(ARTIFACTS / "activations.png"), full_page=True)
