@@ -16,7 +16,7 @@ from .common import add_model_args, load_from_args, progress, table, write_json
 def add_arguments(p) -> None:
     add_model_args(p)
     p.add_argument("--bits", type=int, default=4, help="RTN bits, 2-8 (default 4)")
-    p.add_argument("--block", default="128", help="RTN block: a size dividing the layer width, 'row' or 'tensor' (default 128)")
+    p.add_argument("--block", default="64", help="RTN block: a size dividing every layer width (the embedded model: 32, 64, 192...), 'row' or 'tensor' (default 64)")
     p.add_argument("--clip-z", default=None, help="RTN clipping at mean +- Z*std per block; 'search' picks Z (default: none)")
     p.add_argument("--modules", default=None, help="RTN/W8A8 only on linear layers whose name contains this (default: all)")
     p.add_argument("--granularity", choices=["tensor", "token"], default="tensor", help="W8A8 activation scales")
