@@ -109,8 +109,12 @@ def test_quantization_page_switches_settings():
     assert (aware["quantized"] == aware["original"]).all()  # held out: kept exactly
     at.selectbox(key="qb_mode").set_value("w8a8").run()
     assert not at.exception and not at.error
+    assert at.dataframe[0].value["setting"].iloc[2] == "B: W8A8 per-tensor aware"  # "aware" carries over
+    assert at.query_params["qb"] == "w8a8;aware=1"
+    w8a8 = at.dataframe[0].value["perplexity"].iloc[2]
+    at.toggle(key="qb_aware").set_value(False).run()
     assert at.dataframe[0].value["setting"].iloc[2] == "B: W8A8 per-tensor naive"
-    assert at.query_params["qb"] == "w8a8"
+    assert at.dataframe[0].value["perplexity"].iloc[2] != w8a8
 
 
 def test_quantization_bad_block_is_explained():

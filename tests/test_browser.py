@@ -93,11 +93,15 @@ def test_toggle_off_breaks_perplexity_and_text_and_sessions_stay_apart(server, b
     a.wait_for_function(
         "() => [...document.querySelectorAll('[data-testid=\"stMetric\"]')].some(m => m.innerText.includes("
         "'Perplexity, edited') && m.innerText.includes('×') && !m.innerText.includes('×1.00'))", timeout=SLOW)
+    # the edited text streams in after the numbers: wait until it differs (or time out and fail)
+    a.wait_for_function("(t) => { const c = document.querySelectorAll('[data-testid=stCode]');"
+                        " return c.length > 1 && c[1].innerText !== t; }", arg=text_before, timeout=SLOW)
     wait_ready(a)
     after = number(metric_value(a, "Perplexity, edited"))
     assert after >= 3 * before
     text_after = a.locator('[data-testid="stCode"]').nth(1).inner_text()
     assert text_after != text_before
+    assert a.locator('[data-testid="stCode"]').nth(0).inner_text() == text_before  # the original is unchanged
     assert "sw=11.507.1229%3D0%2C11.507.1487%3D0" in a.url or "sw=11.507.1229=0,11.507.1487=0" in a.url
     a.screenshot(path=str(ARTIFACTS / "super_weights_off.png"), full_page=True)
 

@@ -15,6 +15,8 @@ import streamlit as st
 from sw_core import urlstate
 from sw_core.errors import SuperWeightError
 
+# Derived results (detection, metrics, quantized copies) are cached with st.cache_resource too: they
+# are read-only, shared by every session, and unlike st.cache_data need no pickling per hit.
 MODEL_KEY = "_sw_model_key"  # session_state: the (ref, device, dtype) the sidebar picked
 
 
@@ -111,7 +113,7 @@ def check_load_request(ref: str, device: str, dtype: str, trust_remote_code: boo
     public.check_load_request(ref, trust_remote_code=trust_remote_code, allow_pickle=allow_pickle)
 
 
-@st.cache_data(show_spinner=False, max_entries=64)
+@st.cache_resource(show_spinner=False, max_entries=64)
 def spike_scan(_loaded, model_key: str, prompt: str):
     """A scan of `prompt` that also traces, per token, the channel of the largest output spike."""
     from sw_core.scan import scan
@@ -132,14 +134,14 @@ STABILITY_PROMPTS = (
 PPL_TEXT, PPL_TOKENS = "britannica", 256  # short, so a toggle updates within seconds on a small CPU
 
 
-@st.cache_data(show_spinner=False, max_entries=16)
+@st.cache_resource(show_spinner=False, max_entries=16)
 def detection(_loaded, model_key: str, prompts: tuple[str, ...]):
     from sw_core.detect import find_super_weights
 
     return find_super_weights(_loaded, list(prompts))
 
 
-@st.cache_data(show_spinner=False, max_entries=256)
+@st.cache_resource(show_spinner=False, max_entries=256)
 def perplexity(_loaded, model_key: str, edit, text_name: str = PPL_TEXT, max_tokens: int = PPL_TOKENS) -> float:
     from sw_core import limits, texts
     from sw_core.metrics import perplexity as ppl
@@ -225,7 +227,7 @@ def quantized_model(_loaded, model_key: str, setting, coords: tuple):
         return quantized(_loaded, setting, list(coords))
 
 
-@st.cache_data(show_spinner=False, max_entries=64)
+@st.cache_resource(show_spinner=False, max_entries=64)
 def quant_perplexity(_loaded, model_key: str, setting, coords: tuple, max_tokens: int = PPL_TOKENS) -> float:
     from sw_core import texts
     from sw_core.metrics import perplexity as ppl
@@ -252,7 +254,7 @@ TRIVIA_QUESTIONS = 20
 NEXT_TOKEN_PROMPT = "Summer is hot. Winter is"
 
 
-@st.cache_data(show_spinner=False, max_entries=128)
+@st.cache_resource(show_spinner=False, max_entries=128)
 def stopwords(_loaded, model_key: str, edit, n: int = STOP_PROMPTS):
     from sw_core.metrics import next_word_prompts, stopword_probabilities
 
@@ -272,7 +274,7 @@ def stopword_figure(loaded, model_key: str, edit, *, title: str = "Next-token pr
     return fig, shift
 
 
-@st.cache_data(show_spinner=False, max_entries=128)
+@st.cache_resource(show_spinner=False, max_entries=128)
 def next_tokens(_loaded, model_key: str, edit, prompt: str = NEXT_TOKEN_PROMPT, k: int = 8):
     """Top-k next tokens, original and edited, side by side as a table."""
     import pandas as pd
@@ -283,7 +285,7 @@ def next_tokens(_loaded, model_key: str, edit, prompt: str = NEXT_TOKEN_PROMPT, 
                          "edited": [t.token for t in b], "p edited": [t.probability for t in b]})
 
 
-@st.cache_data(show_spinner=False, max_entries=128)
+@st.cache_resource(show_spinner=False, max_entries=128)
 def zero_shot(_loaded, model_key: str, edit, n: int = TRIVIA_QUESTIONS):
     from sw_core.metrics import trivia_questions, zero_shot_accuracy
 
