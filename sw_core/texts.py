@@ -63,6 +63,24 @@ def _shipped(name: str) -> str:
     return _CLEANERS[kind](_package_file(relative).read_text(encoding="utf-8", errors="replace"))
 
 
+WIKITEXT2 = "wikitext2"  # optional, online only: never imported on the default path
+
+
+def wikitext2(split: str = "test") -> str:
+    """WikiText-2 (raw) via the `datasets` package, the paper's benchmark text. Needs the internet
+    (or a warm `datasets` cache) and `pip install datasets`; asked for by name only."""
+    try:
+        import datasets
+    except ImportError:
+        raise BadInput("WikiText-2 needs the 'datasets' package (pip install datasets) and the internet; "
+                       f"the shipped texts {shipped_names()} work offline.") from None
+    try:
+        rows = datasets.load_dataset("wikitext", "wikitext-2-raw-v1", split=split)["text"]
+    except Exception as e:  # offline, hub refused, ...: the datasets library raises many kinds
+        raise BadInput(f"Could not fetch WikiText-2 ({type(e).__name__}: {e}); use a shipped text offline.") from None
+    return "\n\n".join(r.strip() for r in rows if r.strip())
+
+
 def shipped_names() -> list[str]:
     return list(_SHIPPED)
 
@@ -81,6 +99,8 @@ def text(name_or_path: str, max_chars: int | None = None) -> str:
     key = name_or_path.strip()
     if key in _SHIPPED:
         body = _shipped(key)
+    elif key == WIKITEXT2:
+        body = wikitext2()
     else:
         body = _read_user_file(Path(key).expanduser(), key)
     return _cut(body, max_chars)

@@ -29,7 +29,7 @@ def add_arguments(p) -> None:
                    help="matrix: k per matrix holding a super weight; all: k per down projection")
     p.add_argument("--each", action="store_true", help="also one row per super weight turned off alone")
     p.add_argument("--stop-prompts", type=int, default=64, help="next-word prompts for the stop-word ratio (0: skip)")
-    p.add_argument("--no-zero-shot", action="store_true", help="skip the zero-shot trivia accuracy")
+    p.add_argument("--questions", type=int, default=None, help="trivia questions for zero-shot accuracy (default all 260; 0: skip)")
     p.add_argument("--batch-size", type=int, default=4, help="perplexity windows per forward pass")
     p.add_argument("--json", default=None, metavar="FILE", help="also write the rows as JSON")
 
@@ -68,7 +68,7 @@ def run(args) -> int:
     conds = conditions(loaded, coords, scales=args.scale, control_k=args.control_k,
                        control_scope=args.control_scope, each=args.each)
     rows = impact_rows(loaded, conds, texts=bodies, max_tokens=args.max_tokens, window=args.window,
-                       stride=args.stride, zero_shot=not args.no_zero_shot, stop_prompts=args.stop_prompts,
+                       stride=args.stride, zero_shot=args.questions, stop_prompts=args.stop_prompts,
                        batch_size=args.batch_size, progress=progress)
     flat = []
     for r in rows:
@@ -90,7 +90,8 @@ def run(args) -> int:
             "super_weights": [dataclasses.asdict(c) for c in coords],
             "settings": {"texts": args.texts, "max_tokens": args.max_tokens, "window": args.window,
                          "stride": args.stride or args.window // 2, "control_k": args.control_k,
-                         "control_scope": args.control_scope, "stop_prompts": args.stop_prompts},
+                         "control_scope": args.control_scope, "stop_prompts": args.stop_prompts,
+                         "questions": args.questions},
             "rows": [dataclasses.asdict(r) for r in rows],
         }, args.json)
     return 0

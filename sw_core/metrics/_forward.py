@@ -14,12 +14,25 @@ import torch
 from ..edits import applied
 
 
-def logits_of(loaded, ids: torch.Tensor, edit=None) -> torch.Tensor:
-    """Logits [B, T, V] (float32, on the input device) for token ids [B, T] under `edit`."""
+def logits_of(loaded, ids: torch.Tensor, edit=None, positions: torch.Tensor | None = None) -> torch.Tensor:
+    """Logits (float32, on the input device) for token ids [B, T] under `edit`.
+
+    positions=None: [B, T, V]. A 1D tensor [P] keeps those positions of every row, a 2D [B, P]
+    its own positions per row: [B, P, V]. Only those go through the (vocabulary-sized) head,
+    which is a large share of the cost of a small model.
+    """
     ids = ids.to(loaded.input_device)
     with torch.inference_mode(), applied(loaded, edit):
-        out = loaded.model(input_ids=ids, use_cache=False)
-    return out.logits.float()
+        if positions is None:
+            return loaded.model(input_ids=ids, use_cache=False).logits.float()
+        positions = positions.to(ids.device)
+        try:
+            return loaded.model(input_ids=ids, use_cache=False, logits_to_keep=positions).logits.float()
+        except TypeError:  # a model class without logits_to_keep: slice the full logits
+            full = loaded.model(input_ids=ids, use_cache=False).logits.float()
+    if positions.dim() == 1:
+        return full[:, positions]
+    return full.gather(1, positions[..., None].expand(-1, -1, full.shape[-1]))
 
 
 def right_padded(loaded, sequences: list[list[int]]) -> torch.Tensor:
@@ -38,9 +51,9 @@ def next_token_log_probs(loaded, prompts: list[list[int]], edit=None, *, batch_s
     rows = []
     for start in range(0, len(prompts), batch_size):
         group = prompts[start:start + batch_size]
-        logits = logits_of(loaded, right_padded(loaded, group), edit)
-        last = torch.tensor([len(s) - 1 for s in group], device=logits.device)
-        rows.append(logits[torch.arange(len(group), device=logits.device), last].log_softmax(-1).cpu())
+        last = torch.tensor([[len(s) - 1] for s in group])
+        logits = logits_of(loaded, right_padded(loaded, group), edit, positions=last)  # [B, 1, V]
+        rows.append(logits[:, 0].log_softmax(-1).cpu())
         report(progress, min(start + batch_size, len(prompts)), len(prompts))
     return torch.cat(rows)
 
@@ -48,16 +61,21 @@ def next_token_log_probs(loaded, prompts: list[list[int]], edit=None, *, batch_s
 def continuation_log_probs(loaded, pairs: list[tuple[list[int], list[int]]], edit=None, *,
                            batch_size: int = 16, progress=None) -> list[tuple[float, int]]:
     """(sum of log P(continuation tokens | context), number of continuation tokens) per pair."""
-    out: list[tuple[float, int]] = []
-    for start in range(0, len(pairs), batch_size):
-        group = pairs[start:start + batch_size]
-        seqs = [ctx + cont for ctx, cont in group]
-        logp = logits_of(loaded, right_padded(loaded, seqs), edit).log_softmax(-1).cpu()
-        for i, (ctx, cont) in enumerate(group):
-            pos = torch.arange(len(ctx) - 1, len(ctx) + len(cont) - 1)
-            out.append((float(logp[i, pos, torch.as_tensor(cont)].sum()), len(cont)))
-        report(progress, min(start + batch_size, len(pairs)), len(pairs))
-    return out
+    out: list[tuple[float, int] | None] = [None] * len(pairs)
+    # Similar lengths together: less padding. Results go back in the callers' order.
+    order = sorted(range(len(pairs)), key=lambda i: len(pairs[i][0]) + len(pairs[i][1]))
+    for start in range(0, len(order), batch_size):
+        idx = order[start:start + batch_size]
+        group = [pairs[i] for i in idx]
+        lo = min(len(ctx) for ctx, _ in group) - 1  # the first position that predicts a continuation token
+        hi = max(len(ctx) + len(cont) for ctx, cont in group) - 1
+        logp = logits_of(loaded, right_padded(loaded, [ctx + cont for ctx, cont in group]), edit,
+                         positions=torch.arange(lo, hi)).log_softmax(-1).cpu()  # [B, hi - lo, V]
+        for i, (ctx, cont) in zip(idx, group):
+            pos = torch.arange(len(ctx) - 1, len(ctx) + len(cont) - 1) - lo
+            out[i] = (float(logp[idx.index(i), pos, torch.as_tensor(cont)].sum()), len(cont))
+        report(progress, min(start + batch_size, len(order)), len(order))
+    return out  # type: ignore[return-value]
 
 
 def report(progress, done: int, total: int) -> None:

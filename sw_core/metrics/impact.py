@@ -93,12 +93,13 @@ def conditions(loaded, coords: list[Coord], *, pins: list[ActivationPin] | None 
 
 
 def impact_rows(loaded, conds: list[Condition], *, texts: dict[str, str], max_tokens: int | None = 1024,
-                window: int = DEFAULT_WINDOW, stride: int | None = None, zero_shot: bool = True,
+                window: int = DEFAULT_WINDOW, stride: int | None = None, zero_shot: int | None = None,
                 stop_prompts: int = 64, batch_size: int = 4, progress=None) -> list[ImpactRow]:
-    """Measure every condition. progress(message) gets a line per metric."""
+    """Measure every condition. zero_shot: how many trivia questions (None: all, 0: skip).
+    progress(message) gets a line per metric."""
     say = progress or (lambda message: None)
     prompts = next_word_prompts(stop_prompts) if stop_prompts else []
-    questions = trivia_questions() if zero_shot else []
+    questions = trivia_questions(limit=zero_shot) if zero_shot != 0 else []
     base: StopWordProbs | None = None
     rows = []
     for ci, c in enumerate(conds):

@@ -52,10 +52,11 @@ def token_nll(loaded, ids: torch.Tensor, *, window: int = DEFAULT_WINDOW, stride
         batch = torch.full((len(group), width), pad, dtype=torch.long)
         for i, (b, e, _) in enumerate(group):
             batch[i, : e - b] = seq[b:e]
-        logp = logits_of(loaded, batch, edit).log_softmax(-1).cpu()  # [B, W, V]
+        lo = min(first - 1 - b for b, _, first in group)  # earliest position whose prediction is scored
+        logp = logits_of(loaded, batch, edit, positions=torch.arange(lo, width)).log_softmax(-1).cpu()
         for i, (b, e, first) in enumerate(group):
             targets = seq[first:e]  # predicted from positions first-1 .. e-2
-            pred = logp[i, first - 1 - b: e - 1 - b]
+            pred = logp[i, first - 1 - b - lo: e - 1 - b - lo]
             nll[first - 1: e - 1] = -pred.gather(-1, targets[:, None])[:, 0]
         report(progress, min(start + batch_size, len(spans)), len(spans))
     return nll
