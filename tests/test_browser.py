@@ -71,7 +71,12 @@ def metric_value(page, label: str) -> str:
 def wait_ready(page) -> None:
     """Until the script run is over: the generated texts are drawn and nothing is running."""
     page.locator('[data-testid="stCode"]').nth(1).wait_for(timeout=SLOW)
-    page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=SLOW)
+    wait_idle(page)
+
+
+def wait_idle(page) -> None:
+    page.wait_for_function("() => { const e = document.querySelector('[data-test-script-state]');"
+                           " return e && e.getAttribute('data-test-script-state') !== 'running'; }", timeout=SLOW)
 
 
 def number(text: str) -> float:
@@ -123,6 +128,7 @@ def test_activations_page_shows_the_spike(server, browser):
     page.goto(server, timeout=SLOW)
     page.locator('[data-testid="stMetric"]', has_text="Spike layer").wait_for(timeout=SLOW)
     assert metric_value(page, "Spike layer") == "11"
-    page.locator(".js-plotly-plot").first.wait_for(timeout=SLOW)
-    page.wait_for_timeout(1000)
+    page.locator(".js-plotly-plot").nth(2).wait_for(timeout=SLOW)
+    wait_idle(page)
+    page.wait_for_timeout(1000)  # plotly draws after the script run ends
     page.screenshot(path=str(ARTIFACTS / "activations.png"), full_page=True)
