@@ -16,24 +16,24 @@ from typing import Iterator
 import torch
 
 from .edits import Edit, applied, validate
+from . import limits
 from .errors import BadInput
 from .loading import Loaded
 
-MAX_NEW_TOKENS = 1024
 DEFAULT_NEW_TOKENS = 48
 
 
-def _check(loaded: Loaded, prompt, max_new_tokens, temperature, top_p, edit) -> None:
-    if not isinstance(prompt, str) or not prompt.strip():
-        raise BadInput("The prompt is empty: type some text for the model to continue.")
-    if isinstance(max_new_tokens, bool) or not isinstance(max_new_tokens, int) or not 1 <= max_new_tokens <= MAX_NEW_TOKENS:
-        raise BadInput(f"max_new_tokens={max_new_tokens!r} is out of range: use a whole number from 1 to {MAX_NEW_TOKENS}.")
+def _check(loaded: Loaded, prompt, max_new_tokens, temperature, top_p, edit) -> int:
+    """Raise BadInput for a bad argument; return max_new_tokens as an int within the cap in force."""
+    limits.check_prompt(prompt)
+    max_new_tokens = limits.check_new_tokens(max_new_tokens)
     if not isinstance(temperature, (int, float)) or not 0 <= temperature <= 10:
         raise BadInput(f"temperature={temperature!r} is out of range: use 0 (greedy) up to 10 (1 = the model's own distribution).")
     if not isinstance(top_p, (int, float)) or not 0 < top_p <= 1:
         raise BadInput(f"top_p={top_p!r} is out of range: use a number in (0, 1]; 1 keeps every token.")
     if edit is not None:
         validate(loaded, edit)
+    return max_new_tokens
 
 
 def prompt_ids(loaded: Loaded, prompt: str, chat: bool = False) -> torch.Tensor:
@@ -66,7 +66,7 @@ def stream_tokens(loaded: Loaded, prompt: str, *, edit: Edit | None = None, max_
                   temperature: float = 0.0, top_p: float = 1.0, seed: int | None = 0, chat: bool = False,
                   stop_at_eos: bool = True) -> Iterator[int]:
     """The generated token ids, one at a time (same arguments as `stream`)."""
-    _check(loaded, prompt, max_new_tokens, temperature, top_p, edit)
+    max_new_tokens = _check(loaded, prompt, max_new_tokens, temperature, top_p, edit)
     ids = prompt_ids(loaded, prompt, chat)
     return _token_loop(loaded, ids, edit, max_new_tokens, temperature, top_p, seed, stop_at_eos)
 

@@ -58,7 +58,9 @@ class Loaded:
 
     def encode(self, text: str, add_bos: bool | None = None) -> torch.Tensor:
         """Token ids [1, T] on the input device. add_bos=None keeps the tokenizer's own rule."""
-        if not isinstance(text, str) or not text.strip():
+        if not isinstance(text, str):
+            raise BadInput(f"The prompt must be text, not {type(text).__name__}: decode it first.")
+        if not text.strip():
             raise BadInput("The prompt is empty: type some text to run the model on.")
         ids = self.tokenizer(text, add_special_tokens=add_bos is not False)["input_ids"]
         bos = self.tokenizer.bos_token_id

@@ -8,7 +8,8 @@ import torch
 from sw_core import edits
 from sw_core.edits import Coord, off
 from sw_core.errors import BadInput
-from sw_core.generate import MAX_NEW_TOKENS, compare, generate, stream, stream_side_by_side, stream_tokens
+from sw_core import limits
+from sw_core.generate import compare, generate, stream, stream_side_by_side, stream_tokens
 from sw_core.tiny import tiny_model
 
 SUPER = off(Coord(11, 507, 1229), Coord(11, 507, 1487))
@@ -40,8 +41,9 @@ def test_greedy_with_kv_cache_matches_full_recompute(tiny):
 
 
 def test_bad_arguments_say_the_allowed_range(tiny):
-    for n in (0, -1, MAX_NEW_TOKENS + 1, 10**9, 2.5):
-        with pytest.raises(BadInput, match=f"1 to {MAX_NEW_TOKENS}"):
+    cap = limits.current().max_new_tokens
+    for n in (0, -1, cap + 1, 10**9, 2.5):
+        with pytest.raises(BadInput, match=f"1 to {cap:,}"):
             stream(tiny, "hi", max_new_tokens=n)
     with pytest.raises(BadInput, match="empty"):
         stream(tiny, "   ")
@@ -66,7 +68,7 @@ def test_sampling_is_reproducible_with_a_seed(tiny):
 def test_side_by_side_streams_do_not_see_each_others_edit(embedded, digest):
     before = digest(embedded.model)
     alone_orig = generate(embedded, PROMPT, max_new_tokens=5)
-    alone_off = generate(embedded, PROMPT, max_new_tokens=8, edit=SUPER)
+    alone_off = generate(embedded, PROMPT, max_new_tokens=5, edit=SUPER)
     both = compare({"original": (embedded, None), "no super weight": (embedded, SUPER)}, PROMPT, max_new_tokens=5)
     assert both == {"original": alone_orig, "no super weight": alone_off}
     assert "Paris" in alone_orig and "Paris" not in alone_off

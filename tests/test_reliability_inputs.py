@@ -180,7 +180,7 @@ def test_max_new_tokens_out_of_range(n, message):
 def test_generation_max_new_tokens_out_of_range(embedded, n):
     from sw_core.generate import stream
 
-    with pytest.raises(BadInput, match=f"max_new_tokens={n} is out of range: use a whole number from 1"):
+    with pytest.raises(BadInput, match=f"{n:,} new tokens asked for; allowed: 1 to"):
         stream(embedded, "Hello", max_new_tokens=n)
 
 
