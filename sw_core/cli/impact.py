@@ -53,9 +53,10 @@ def run(args) -> int:
     if args.max_tokens is not None and args.max_tokens < 2:
         raise BadInput(f"--max-tokens {args.max_tokens}: score at least 2 tokens.")
     bodies = {name: shipped.text(name) for name in args.texts}
+    chosen = parse_weights(args.weights) if args.weights else None  # refuse typos before loading
     loaded = load_from_args(args)
-    if args.weights:
-        coords = parse_weights(args.weights)
+    if chosen:
+        coords = chosen
     else:
         from ..detect import find_super_weights
 

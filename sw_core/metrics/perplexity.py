@@ -33,7 +33,11 @@ def _windows(n_tokens: int, window: int, stride: int) -> list[tuple[int, int, in
 
 def token_nll(loaded, ids: torch.Tensor, *, window: int = DEFAULT_WINDOW, stride: int | None = None,
               edit=None, batch_size: int = 4, progress=None) -> torch.Tensor:
-    """Negative log-likelihood (nats, float32, CPU) of every token of ids [1, T] after the first."""
+    """Negative log-likelihood (nats, float32, CPU) of every scored token of ids [1, T], in order.
+
+    Every token after the first is scored once, except (as in the HF loop) a window's first token
+    when stride == window: nothing in its window precedes it.
+    """
     stride = window // 2 if stride is None else stride
     if window < 2 or not 1 <= stride <= window:
         raise BadInput(f"window={window}, stride={stride}: need window >= 2 and 1 <= stride <= window.")
@@ -44,7 +48,7 @@ def token_nll(loaded, ids: torch.Tensor, *, window: int = DEFAULT_WINDOW, stride
     if n < 2:
         raise BadInput("The text has fewer than 2 tokens: perplexity needs at least one token to predict.")
     spans = _windows(n, window, stride)
-    nll = torch.empty(n - 1, dtype=torch.float32)
+    chunks: list[torch.Tensor] = []
     pad = loaded.tokenizer.pad_token_id or 0
     for start in range(0, len(spans), batch_size):
         group = spans[start:start + batch_size]
@@ -57,9 +61,9 @@ def token_nll(loaded, ids: torch.Tensor, *, window: int = DEFAULT_WINDOW, stride
         for i, (b, e, first) in enumerate(group):
             targets = seq[first:e]  # predicted from positions first-1 .. e-2
             pred = logp[i, first - 1 - b - lo: e - 1 - b - lo]
-            nll[first - 1: e - 1] = -pred.gather(-1, targets[:, None])[:, 0]
+            chunks.append(-pred.gather(-1, targets[:, None])[:, 0])
         report(progress, min(start + batch_size, len(spans)), len(spans))
-    return nll
+    return torch.cat(chunks)
 
 
 def perplexity(loaded, text: str, *, max_tokens: int | None = None, window: int = DEFAULT_WINDOW,
