@@ -76,18 +76,6 @@ def test_cache_without_manifest_is_not_read(embedded, tmp_path):
     assert not emb.cache_is_valid(folder)
 
 
-def test_corrupt_cache_is_rebuilt_not_read(embedded, tmp_path, monkeypatch):
-    folder = _copy_cache(embedded, tmp_path)
-    with open(folder / "model.safetensors", "r+b") as f:
-        f.truncate(1000)
-    monkeypatch.setenv("SW_CACHE", str(tmp_path))
-    rebuilt = load("embedded", device="cpu")
-    assert rebuilt.from_cache is False
-    assert emb.cache_is_valid(folder)
-    for a, b in zip(rebuilt.model.parameters(), embedded.model.parameters()):
-        assert torch.equal(a, b)
-
-
 def test_missing_local_path(tmp_path):
     with pytest.raises(ModelLoadError, match="does not exist"):
         load(str(tmp_path / "nowhere"))
@@ -142,7 +130,6 @@ def test_local_folder_round_trip(embedded, tmp_path):
 
     tiny = tiny_model("gpt2", layers=2)
     tiny.model.save_pretrained(tmp_path)
-    (tmp_path / "tokenizer").mkdir()
     embedded.tokenizer.save_pretrained(tmp_path)  # any real tokenizer makes the folder complete
     loaded = load(str(tmp_path), device="cpu")
     assert loaded.model_type == "gpt2" and loaded.num_layers == 2 and not loaded.from_cache
