@@ -20,7 +20,7 @@ def add_arguments(p) -> None:
     p.add_argument("--quick", action="store_true", help="a fast smoke run: short inputs, slow groups skipped")
     p.add_argument("--repeats", type=int, default=5, help="timed repeats per figure (at least 5; default 5)")
     p.add_argument("--only", nargs="+", choices=GROUPS, metavar="GROUP",
-                   help=f"run only these groups: {', '.join(GROUPS)} (app runs only when named here)")
+                   help=f"run only these groups: {', '.join(GROUPS)} (app: by default only for the embedded model)")
 
 
 def _load(args):
