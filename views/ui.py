@@ -51,6 +51,26 @@ def errors_shown():
         st.stop()
 
 
+@contextmanager
+def queued(name: str):
+    """Heavy work goes through the process-wide job queue; while it waits, say where it stands.
+
+    Never nest: a queued body must not enter another queued block (two users could each hold a
+    slot while waiting for a second one).
+    """
+    from sw_core import jobs, limits
+
+    box = st.empty()
+
+    def waiting(position: int) -> None:  # position 1 = next to run once a running job ends
+        box.info(f"Queued: number {position} in line; the server runs "
+                 f"{limits.current().max_concurrent_jobs} heavy jobs at a time ...")
+
+    with jobs.heavy_job(name, on_wait=waiting):
+        box.empty()
+        yield
+
+
 def download_figure(fig, name: str, key: str | None = None) -> None:
     """A button that downloads the figure as a self-contained HTML file (works offline)."""
     st.download_button(
@@ -147,7 +167,8 @@ def perplexity(_loaded, model_key: str, edit, text_name: str = PPL_TEXT, max_tok
     from sw_core.metrics import perplexity as ppl
 
     limits.check_ppl_tokens(max_tokens)
-    return ppl(_loaded, texts.text(text_name, max_chars=8 * max_tokens), max_tokens=max_tokens, edit=edit)
+    with queued("perplexity"):
+        return ppl(_loaded, texts.text(text_name, max_chars=8 * max_tokens), max_tokens=max_tokens, edit=edit)
 
 
 def coord_key(c) -> str:
@@ -218,12 +239,9 @@ def quant_setting_controls(side: str, default: str):
 @st.cache_resource(show_spinner=False, max_entries=4)
 def quantized_model(_loaded, model_key: str, setting, coords: tuple):
     """The quantized copy of the shared model (the shared model itself is never changed)."""
-    from sw_core import jobs
     from sw_core.quant import quantized
 
-    waiting = st.empty()
-    with jobs.heavy_job(f"quantize {setting.label}", on_wait=lambda n: waiting.info(f"Queued: {n} job(s) ahead ...")):
-        waiting.empty()
+    with queued(f"quantize {setting.label}"):
         return quantized(_loaded, setting, list(coords))
 
 
@@ -232,8 +250,9 @@ def quant_perplexity(_loaded, model_key: str, setting, coords: tuple, max_tokens
     from sw_core import texts
     from sw_core.metrics import perplexity as ppl
 
-    q = quantized_model(_loaded, model_key, setting, coords)
-    return ppl(q, texts.text(PPL_TEXT, max_chars=8 * max_tokens), max_tokens=max_tokens)
+    q = quantized_model(_loaded, model_key, setting, coords)  # queues on its own: not nested below
+    with queued("perplexity"):
+        return ppl(q, texts.text(PPL_TEXT, max_chars=8 * max_tokens), max_tokens=max_tokens)
 
 
 def super_weight_table(results: dict, det, original):
@@ -258,7 +277,8 @@ NEXT_TOKEN_PROMPT = "Summer is hot. Winter is"
 def stopwords(_loaded, model_key: str, edit, n: int = STOP_PROMPTS):
     from sw_core.metrics import next_word_prompts, stopword_probabilities
 
-    return stopword_probabilities(_loaded, edit, prompts=next_word_prompts(n))
+    with queued("stop words"):
+        return stopword_probabilities(_loaded, edit, prompts=next_word_prompts(n))
 
 
 def stopword_figure(loaded, model_key: str, edit, *, title: str = "Next-token probability of stop words"):
@@ -289,7 +309,8 @@ def next_tokens(_loaded, model_key: str, edit, prompt: str = NEXT_TOKEN_PROMPT, 
 def zero_shot(_loaded, model_key: str, edit, n: int = TRIVIA_QUESTIONS):
     from sw_core.metrics import trivia_questions, zero_shot_accuracy
 
-    return zero_shot_accuracy(_loaded, edit, questions=trivia_questions(limit=n))
+    with queued("zero-shot"):
+        return zero_shot_accuracy(_loaded, edit, questions=trivia_questions(limit=n))
 
 
 # --- generation: streamed side by side, remembered so a redraw does not generate again -----------------
@@ -307,7 +328,7 @@ def side_by_side(settings: dict, prompt: str, cache_key: tuple, max_new_tokens: 
 
     settings: {label: (loaded, edit)}. Results are remembered by `cache_key` (model, edits, prompt).
     """
-    from sw_core import generate, jobs, limits
+    from sw_core import generate, limits
 
     limits.check_prompt(prompt)
     limits.check_new_tokens(max_new_tokens)
@@ -321,9 +342,7 @@ def side_by_side(settings: dict, prompt: str, cache_key: tuple, max_new_tokens: 
             boxes[label].code(prompt + text, language=None, wrap_lines=True)
         return memo[full_key]
     texts = {label: "" for label in settings}
-    waiting = st.empty()
-    with jobs.heavy_job("generate", on_wait=lambda n: waiting.info(f"Queued: {n} job(s) ahead ...")):
-        waiting.empty()
+    with queued("generate"):
         for label, piece in generate.stream_side_by_side(settings, prompt, max_new_tokens=max_new_tokens):
             texts[label] += piece
             boxes[label].code(prompt + texts[label], language=None, wrap_lines=True)
