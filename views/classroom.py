@@ -27,8 +27,13 @@ if st.button(label, type="primary", key="class_button"):
     st.session_state["class_removed"] = removed = not removed
     st.rerun()
 ui.state_to_url(removed=True if removed else None)
-edit = Edit.of({c: 0.0 for c in det.coords()}) if removed else Edit()
-st.markdown(("**Removed:** " if removed else "**Intact:** ") + ", ".join(str(c) for c in det.coords()))
+# "The" super weight is the one carrying the largest share of the spike (detections are sorted so).
+# Removing it alone shows the paper's lesson (stop words up, text broken); removing every super
+# weight at once wrecks the model so thoroughly that even stop words lose probability.
+remove_all = st.toggle(f"Remove all {len(det.coords())} super weights", key="class_all") if len(det.coords()) > 1 else True
+targets = det.coords() if remove_all else det.coords()[:1]
+edit = Edit.of({c: 0.0 for c in targets}) if removed else Edit()
+st.markdown(("**Removed:** " if removed else "**Intact:** ") + ", ".join(str(c) for c in targets))
 
 prompt = st.pills("Prompt", PRESETS, default=PRESETS[0], key="class_prompt") or PRESETS[0]
 with ui.errors_shown(), st.spinner("Measuring ..."):
