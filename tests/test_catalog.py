@@ -2,7 +2,6 @@
 
 import json
 
-import pytest
 
 from sw_core.__main__ import main
 from sw_core.catalog import CATALOG_PATH, all_entries, entries_for, family_key, verify

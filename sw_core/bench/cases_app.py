@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 from ..loading import EMBEDDED
-from .timing import BenchResult, Goal
+from .timing import BenchResult
 
 APP = Path(__file__).resolve().parents[2] / "app.py"
 PAGE = "views/super_weights.py"

@@ -94,5 +94,4 @@ def _bnb_cases(ctx):
             baseline_what=f"the same forward, unquantized ({str(loaded.dtype).replace('torch.', '')})",
             note="no goal: bitsandbytes kernels trade speed for memory, and differ by device",
         ))
-        del qloaded
     return results

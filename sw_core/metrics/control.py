@@ -10,7 +10,6 @@ Super weights themselves are excluded; the result is an Edit, so nothing is writ
 
 from __future__ import annotations
 
-import torch
 
 from ..edits import Coord, Edit
 from ..errors import BadInput
