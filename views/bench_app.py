@@ -1,6 +1,7 @@
-"""The app: time from an edit on the Super weights page to updated numbers, driven by AppTest.
+"""`make bench`'s app case: time from an edit on the Super weights page to updated numbers (AppTest).
 
-streamlit is imported here only when this group runs (the library itself never imports it).
+It lives with the app, not in sw_core, because it imports streamlit; sw_core.bench.runner imports
+it by name only when the "app" group runs.
 """
 
 from __future__ import annotations
@@ -8,10 +9,10 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from ..loading import EMBEDDED
-from .timing import BenchResult
+from sw_core.bench.timing import BenchResult
+from sw_core.loading import EMBEDDED
 
-APP = Path(__file__).resolve().parents[2] / "app.py"
+APP = Path(__file__).resolve().parents[1] / "app.py"
 PAGE = "views/super_weights.py"
 SCALES = (0.0, 0.5, 1.5, 2.0, 2.5, 3.0)  # each a new edit: no cached number can answer it
 
