@@ -35,6 +35,15 @@ class Loaded:
     source: str  # what was actually read: a folder, a .gguf file or a hub id
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
 
+    def __post_init__(self):
+        # Every hook this project uses is registered now, before the model is shared: adding or
+        # removing hooks while another thread runs a forward races inside torch's hook dicts.
+        from .edits import install_hooks
+        from .scan import install_scan_hooks
+
+        install_hooks(self)  # edits first: the scan's hooks must see the edited output
+        install_scan_hooks(self)
+
     @property
     def config(self):
         return self.model.config

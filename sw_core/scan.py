@@ -9,9 +9,11 @@ It also keeps, for the layer's output spike, the residual stream at that token a
 before and just after the decoder layer: a layer that *creates* a massive activation grows
 |residual[channel]|, a layer that *cancels* one shrinks it (`sw_core.detect` uses this).
 
-Concurrency: the loaded model is shared. Hooks registered here fire for every forward pass on the
-model, so each hook checks a `ContextVar` and records only the pass started by this scan; other
-threads' passes are ignored. Hooks are removed in `finally`, also when the forward raises.
+Concurrency: the loaded model is shared. The scan's hooks are registered once per model (when it is
+loaded) and fire for every forward pass, so each hook checks a `ContextVar` and records only into
+the scan that started the pass; other threads' passes cost one lookup and are ignored. Nothing is
+registered or removed per scan: torch's hook registration is not safe against a forward running in
+another thread. The active scan is reset in `finally`, also when the forward raises.
 """
 
 from __future__ import annotations
@@ -24,7 +26,8 @@ import torch
 from .arch import spec_for
 from .edits import applied, install_hooks
 
-_SCANNING: contextvars.ContextVar[object | None] = contextvars.ContextVar("sw_scan", default=None)
+_SCANNING: contextvars.ContextVar["_Recorder | None"] = contextvars.ContextVar("sw_scan", default=None)
+_HOOKED_ATTR = "_sw_scan_hooks"
 _MEDIAN_SAMPLE = 8192  # the typical |output| is the median of an even sample of this many entries
 
 
@@ -113,6 +116,97 @@ def token_strings(loaded, ids: list[int]) -> list[str]:
         return [str(i) for i in ids]
 
 
+class _Recorder:
+    """What one scan collects; the permanent hooks write here while it is the active scan."""
+
+    def __init__(self, track_channel: int | None, keep_rows: bool):
+        self.track_channel = track_channel
+        self.keep_rows = keep_rows
+        self.raw: dict[int, dict] = {}
+        self.pending: dict[int, torch.Tensor] = {}
+
+    def on_proj(self, i: int, inputs, output) -> None:
+        x = _flat(inputs[0])  # [T, in]
+        y = _flat(_first_tensor(output))  # [T, out]
+        # Per-token max |.| from max and min: no |x| copy of the whole activation (speed).
+        x_tok = torch.maximum(x.amax(dim=1), x.amin(dim=1).neg())  # [T]
+        y_tok = torch.maximum(y.amax(dim=1), y.amin(dim=1).neg())  # [T]
+        t_in, t_out = int(x_tok.argmax()), int(y_tok.argmax())
+        c_in, c_out = int(x[t_in].abs().argmax()), int(y[t_out].abs().argmax())
+        flat = y.reshape(-1)
+        sample = flat[:: max(1, flat.numel() // _MEDIAN_SAMPLE)]  # evenly strided entries
+        r = {
+            "in_max": x_tok[t_in], "in_pos": (t_in, c_in),
+            "out_value": y[t_out, c_out], "out_pos": (t_out, c_out),
+            "out_median": sample.abs().median(),
+            "token_out_max": y_tok,
+        }
+        if self.track_channel is not None:
+            r["trace"] = y[:, self.track_channel].abs()
+        if self.keep_rows:
+            r["in_row"] = x[t_out].cpu().clone()
+        self.raw[i] = r
+
+    def on_layer_start(self, i: int, args, kwargs) -> None:
+        # Keep a reference only while this layer runs: the reading happens in on_layer_end.
+        self.pending[i] = args[0] if args else kwargs.get("hidden_states")
+
+    def on_layer_end(self, i: int, output) -> None:
+        before = self.pending.pop(i, None)
+        after = _first_tensor(output)
+        r = self.raw.get(i)
+        if r is None or before is None or after is None:
+            return
+        t, c = r["out_pos"]
+        r["resid_before"] = _flat(before[..., t : t + 1, c : c + 1])[0, 0]
+        r["resid_after"] = _flat(after[..., t : t + 1, c : c + 1])[0, 0]
+
+
+def install_scan_hooks(loaded) -> None:
+    """Register the scan's hooks once per model (idempotent): they record only while a scan runs.
+
+    Registered once, never per scan: adding or removing hooks on a module while another thread
+    runs a forward through it races inside torch (a kwargs hook can be called without its kwargs).
+    """
+    with loaded.lock:
+        if getattr(loaded.model, _HOOKED_ATTR, None):
+            return
+        handles = []
+        for i, p in enumerate(loaded.layers):
+            handles.append(p.module.register_forward_hook(_proj_hook(i)))
+        for i, m in enumerate(decoder_layers(loaded)):
+            handles.append(m.register_forward_pre_hook(_layer_start_hook(i), with_kwargs=True))
+            handles.append(m.register_forward_hook(_layer_end_hook(i), with_kwargs=True))
+        setattr(loaded.model, _HOOKED_ATTR, handles)
+
+
+def _proj_hook(i):
+    def hook(module, inputs, output):
+        rec = _SCANNING.get()
+        if rec is not None:
+            rec.on_proj(i, inputs, output)
+
+    return hook
+
+
+def _layer_start_hook(i):
+    def hook(module, args, kwargs):
+        rec = _SCANNING.get()
+        if rec is not None:
+            rec.on_layer_start(i, args, kwargs)
+
+    return hook
+
+
+def _layer_end_hook(i):
+    def hook(module, args, kwargs, output):
+        rec = _SCANNING.get()
+        if rec is not None:
+            rec.on_layer_end(i, output)
+
+    return hook
+
+
 def scan(
     loaded,
     prompt: str,
@@ -128,79 +222,17 @@ def scan(
     down projection's input row at each layer's output-spike token (for decomposing the spike).
     """
     ids = loaded.encode(prompt, add_bos=add_bos)
-    n = loaded.num_layers
     if track_channel is not None:
         out_f = loaded.layers[0].out_features
         if not 0 <= track_channel < out_f:
             from .errors import BadInput
 
             raise BadInput(f"Channel {track_channel} is out of range: output channels are 0..{out_f - 1}.")
-    # Raw per-layer results as small tensors; converted to floats once, after the pass.
-    raw: list[dict | None] = [None] * n
-    me = object()
-    handles = []
-
-    def proj_hook(i):
-        def hook(module, inputs, output):
-            if _SCANNING.get() is not me:
-                return
-            x = _flat(inputs[0])  # [T, in]
-            y = _flat(_first_tensor(output))  # [T, out]
-            # Per-token max |.| from max and min: no |x| copy of the whole activation (speed).
-            x_tok = torch.maximum(x.amax(dim=1), x.amin(dim=1).neg())  # [T]
-            y_tok = torch.maximum(y.amax(dim=1), y.amin(dim=1).neg())  # [T]
-            t_in, t_out = int(x_tok.argmax()), int(y_tok.argmax())
-            c_in, c_out = int(x[t_in].abs().argmax()), int(y[t_out].abs().argmax())
-            flat = y.reshape(-1)
-            sample = flat[:: max(1, flat.numel() // _MEDIAN_SAMPLE)]  # evenly strided entries
-            r = {
-                "in_max": x_tok[t_in], "in_pos": (t_in, c_in),
-                "out_value": y[t_out, c_out], "out_pos": (t_out, c_out),
-                "out_median": sample.abs().median(),
-                "token_out_max": y_tok,
-            }
-            if track_channel is not None:
-                r["trace"] = y[:, track_channel].abs()
-            if keep_rows:
-                r["in_row"] = x[t_out].cpu().clone()
-            raw[i] = r
-
-        return hook
-
-    def layer_pre_hook(i):
-        def hook(module, args, kwargs):
-            if _SCANNING.get() is not me:
-                return
-            h = args[0] if args else kwargs.get("hidden_states")
-            # Keep a reference only while this layer runs: the reading happens in layer_hook.
-            pending[i] = h
-
-        return hook
-
-    def layer_hook(i):
-        def hook(module, args, kwargs, output):
-            if _SCANNING.get() is not me:
-                return
-            before = pending.pop(i, None)
-            after = _first_tensor(output)
-            r = raw[i]
-            if r is None or before is None or after is None:
-                return
-            t, c = r["out_pos"]
-            r["resid_before"] = _flat(before[..., t : t + 1, c : c + 1])[0, 0]
-            r["resid_after"] = _flat(after[..., t : t + 1, c : c + 1])[0, 0]
-
-        return hook
-
-    pending: dict[int, torch.Tensor] = {}
-    install_hooks(loaded)  # the edit hooks first, so these hooks see the edited output
-    token = _SCANNING.set(me)
+    install_hooks(loaded)  # the edit hooks first, so the scan's hooks see the edited output
+    install_scan_hooks(loaded)
+    rec = _Recorder(track_channel, keep_rows)
+    token = _SCANNING.set(rec)
     try:
-        for i, p in enumerate(loaded.layers):
-            handles.append(p.module.register_forward_hook(proj_hook(i)))
-        for i, m in enumerate(decoder_layers(loaded)):
-            handles.append(m.register_forward_pre_hook(layer_pre_hook(i), with_kwargs=True))
-            handles.append(m.register_forward_hook(layer_hook(i), with_kwargs=True))
         with torch.no_grad():
             if edit is None:
                 loaded.model(input_ids=ids, use_cache=False)
@@ -208,10 +240,9 @@ def scan(
                 with applied(loaded, edit):
                     loaded.model(input_ids=ids, use_cache=False)
     finally:
-        for h in handles:
-            h.remove()
         _SCANNING.reset(token)
-        pending.clear()
+        rec.pending.clear()
+    raw = [rec.raw.get(i) for i in range(loaded.num_layers)]
     return _to_scan(loaded, prompt, ids[0].tolist(), raw, track_channel)
 
 

@@ -5,8 +5,9 @@ import threading
 import pytest
 import torch
 
-from sw_core.edits import Coord, applied, install_hooks, off
+from sw_core.edits import Coord, applied, off
 from sw_core.errors import BadInput
+import sw_core.scan as scan_module
 from sw_core.scan import decoder_layers, scan
 from sw_core.tiny import tiny_model
 
@@ -52,10 +53,10 @@ def test_scan_honours_an_edit_and_leaves_no_edit_behind(embedded, digest):
     assert digest(embedded.model) == before
 
 
-def test_hooks_removed_after_a_forward_that_raises():
-    loaded = tiny_model("llama", layers=3)
-    install_hooks(loaded)  # the permanent edit hooks are not the scan's
+def test_a_forward_that_raises_leaves_no_scan_active_and_no_hook_added():
+    loaded = tiny_model("llama", layers=3)  # edit and scan hooks are registered when a model loads
     baseline = _hook_counts(loaded)
+    assert all(n >= 1 for n, _ in baseline)
 
     def boom(module, inputs, output):
         raise RuntimeError("boom")
@@ -67,6 +68,7 @@ def test_hooks_removed_after_a_forward_that_raises():
     finally:
         h.remove()
     assert _hook_counts(loaded) == baseline
+    assert scan_module._SCANNING.get() is None  # later forwards record into no scan
     scan(loaded, "hello")
     assert _hook_counts(loaded) == baseline
 
