@@ -151,7 +151,7 @@ class _Recorder:
         # Keep a reference only while this layer runs: the reading happens in on_layer_end.
         self.pending[i] = args[0] if args else kwargs.get("hidden_states")
 
-    def on_layer_end(self, i: int, output) -> None:
+    def on_layer_end(self, i: int, args, kwargs, output) -> None:
         before = self.pending.pop(i, None)
         after = _first_tensor(output)
         r = self.raw.get(i)
@@ -173,36 +173,20 @@ def install_scan_hooks(loaded) -> None:
             return
         handles = []
         for i, p in enumerate(loaded.layers):
-            handles.append(p.module.register_forward_hook(_proj_hook(i)))
+            handles.append(p.module.register_forward_hook(_recording(i, "on_proj")))
         for i, m in enumerate(decoder_layers(loaded)):
-            handles.append(m.register_forward_pre_hook(_layer_start_hook(i), with_kwargs=True))
-            handles.append(m.register_forward_hook(_layer_end_hook(i), with_kwargs=True))
+            handles.append(m.register_forward_pre_hook(_recording(i, "on_layer_start"), with_kwargs=True))
+            handles.append(m.register_forward_hook(_recording(i, "on_layer_end"), with_kwargs=True))
         setattr(loaded.model, _HOOKED_ATTR, handles)
 
 
-def _proj_hook(i):
-    def hook(module, inputs, output):
+def _recording(i: int, method: str):
+    """A hook that hands its arguments to the active scan's `method`; a no-op when none runs."""
+
+    def hook(module, *args):
         rec = _SCANNING.get()
         if rec is not None:
-            rec.on_proj(i, inputs, output)
-
-    return hook
-
-
-def _layer_start_hook(i):
-    def hook(module, args, kwargs):
-        rec = _SCANNING.get()
-        if rec is not None:
-            rec.on_layer_start(i, args, kwargs)
-
-    return hook
-
-
-def _layer_end_hook(i):
-    def hook(module, args, kwargs, output):
-        rec = _SCANNING.get()
-        if rec is not None:
-            rec.on_layer_end(i, output)
+            getattr(rec, method)(i, *args)
 
     return hook
 

@@ -9,11 +9,8 @@ from views import ui
 st.title("Catalog")
 st.caption("Super weights published for known models (`layer: [row, col]` of `mlp.down_proj.weight`). "
            "Instruct and chat versions keep their base model's coordinates.")
-loaded = ui.model()
-key = ui.model_id(loaded)
-
-with ui.errors_shown(), st.spinner("Detecting super weights to check the catalog ..."):
-    det = ui.detection(loaded, key, ui.STABILITY_PROMPTS[:1])
+loaded, key, det = ui.model_and_detection("Detecting super weights to check the catalog ...")
+with ui.errors_shown():
     checked = catalog.verify(loaded, det)
 
 st.subheader(f"The loaded model: {loaded.name}")

@@ -13,10 +13,7 @@ PRESETS = ["Summer is hot. Winter is", "The capital of France is", "My favourite
 st.markdown(f"<style>{(Path(__file__).parent.parent / 'assets' / 'classroom.css').read_text()}</style>",
             unsafe_allow_html=True)
 st.title("One weight out of 135 million")
-loaded = ui.model()
-key = ui.model_id(loaded)
-with ui.errors_shown(), st.spinner("Finding the super weight ..."):
-    det = ui.detection(loaded, key, ui.STABILITY_PROMPTS[:1])
+loaded, key, det = ui.model_and_detection("Finding the super weight ...")
 if not det.found:
     st.warning("This model shows no super weight: try the embedded model.")
     st.stop()

@@ -9,10 +9,7 @@ from views import ui
 st.title("Quantization")
 st.caption("Round-to-nearest with large blocks stretches each block's scale to fit the super weight, or clips it "
            "away; holding the super weights out keeps both. Pick two settings to compare.")
-loaded = ui.model()
-key = ui.model_id(loaded)
-with ui.errors_shown(), st.spinner("Detecting super weights ..."):
-    det = ui.detection(loaded, key, ui.STABILITY_PROMPTS[:1])
+loaded, key, det = ui.model_and_detection("Detecting super weights ...")
 coords = tuple(det.coords())
 
 sides = {}

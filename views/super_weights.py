@@ -6,11 +6,7 @@ import streamlit as st
 from views import ui
 
 st.title("Super weights")
-loaded = ui.model()
-key = ui.model_id(loaded)
-
-with ui.errors_shown(), st.spinner("Detecting super weights (a few forward passes) ..."):
-    det = ui.detection(loaded, key, ui.STABILITY_PROMPTS[:1])
+loaded, key, det = ui.model_and_detection("Detecting super weights (a few forward passes) ...")
 if not det.found:
     st.warning(f"No super weight found: the largest spike is {det.max_spike_ratio:.1f}x the median layer "
                f"(threshold {det.threshold:g}x). This model may not have one.")

@@ -171,6 +171,15 @@ def perplexity(_loaded, model_key: str, edit, text_name: str = PPL_TEXT, max_tok
         return ppl(_loaded, texts.text(text_name, max_chars=8 * max_tokens), max_tokens=max_tokens, edit=edit)
 
 
+def model_and_detection(message: str = "Detecting super weights ..."):
+    """(loaded model, its cache key, its detection on the first built-in prompt) for a page."""
+    loaded = model()
+    key = model_id(loaded)
+    with errors_shown(), st.spinner(message):
+        det = detection(loaded, key, STABILITY_PROMPTS[:1])
+    return loaded, key, det
+
+
 def coord_key(c) -> str:
     return f"{c.layer}_{c.row}_{c.col}"
 
