@@ -142,9 +142,14 @@ def install_hooks(loaded) -> None:
 
 @contextmanager
 def applied(loaded, edit: Edit | None):
-    """Run the body with `edit` in effect for this thread / context only; undone on every exit."""
+    """Run the body with `edit` in effect for this thread / context only; undone on every exit.
+
+    edit=None keeps whatever edit the caller already applied (so a metric called inside
+    `with applied(loaded, e):` measures `e`); `Edit()` forces the unedited model.
+    """
     if edit is None:
-        edit = Edit()
+        yield loaded
+        return
     validate(loaded, edit)
     install_hooks(loaded)
     token = _ACTIVE.set(edit)

@@ -205,3 +205,18 @@ def test_edits_work_on_bitsandbytes_int8_layers(tmp_path, digest):
     others = torch.arange(y0.shape[-1]) != 5
     assert torch.equal(y1[..., others], y0[..., others])
     assert digest(q) == before
+
+
+def test_a_metric_inside_applied_measures_the_outer_edit(embedded):
+    """edit=None means "whatever is applied": perplexity inside `with applied(...)` sees that edit."""
+    from sw_core.metrics import perplexity
+
+    text = "The quick brown fox jumps over the lazy dog. Summer is hot and winter is cold."
+    both = off(Coord(11, 507, 1229), Coord(11, 507, 1487))
+    plain = perplexity(embedded, text)
+    with applied(embedded, both):
+        inside = perplexity(embedded, text)
+        forced_plain = perplexity(embedded, text, edit=Edit())  # Edit() forces the unedited model
+    assert inside == perplexity(embedded, text, edit=both)
+    assert inside > 100 * plain
+    assert forced_plain == plain

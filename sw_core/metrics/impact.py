@@ -15,10 +15,10 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-import torch
 
-from ..edits import ActivationPin, Coord, Edit, applied, off, scaled
+from ..edits import ActivationPin, Coord, Edit, off, scaled
 from ..errors import BadInput
+from ..scan import scan
 from .control import control_edit
 from .perplexity import DEFAULT_WINDOW, perplexity
 from .prompts import next_word_prompts
@@ -58,17 +58,12 @@ def restore_pins(loaded, coords: list[Coord], prompt: str = "Apple Inc. is a wor
     """
     rows = sorted({(c.layer, c.row) for c in coords})
     sizes: dict[tuple[int, int], float] = {}
-    handles = []
-    for layer, row in rows:
-        def hook(module, inputs, output, key=(layer, row)):
-            sizes[key] = float(output[..., key[1]].abs().max())
-        handles.append(loaded.layers[layer].module.register_forward_hook(hook))
-    try:
-        with torch.inference_mode(), applied(loaded, None):
-            loaded.model(input_ids=loaded.encode(prompt), use_cache=False)
-    finally:
-        for h in handles:
-            h.remove()
+    for row in sorted({r for _, r in rows}):
+        # One scan of the unedited model (Edit() forces it) tracing |y[row]| in every layer.
+        trace = scan(loaded, prompt, edit=Edit(), track_channel=row).channel_trace
+        for layer, r in rows:
+            if r == row:
+                sizes[(layer, row)] = max(trace[layer])
     return [ActivationPin(layer, row, 0, None, above=fraction * sizes[(layer, row)]) for layer, row in rows]
 
 
