@@ -150,8 +150,7 @@ def applied(loaded, edit: Edit | None):
     if edit is None:
         yield loaded
         return
-    validate(loaded, edit)
-    install_hooks(loaded)
+    validate(loaded, edit)  # the hooks that read it were registered when the model was loaded
     token = _ACTIVE.set(edit)
     try:
         yield loaded

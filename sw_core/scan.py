@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass, field
 import torch
 
 from .arch import spec_for
-from .edits import applied, install_hooks
+from .edits import applied
 
 _SCANNING: contextvars.ContextVar["_Recorder | None"] = contextvars.ContextVar("sw_scan", default=None)
 _HOOKED_ATTR = "_sw_scan_hooks"
@@ -212,8 +212,7 @@ def scan(
             from .errors import BadInput
 
             raise BadInput(f"Channel {track_channel} is out of range: output channels are 0..{out_f - 1}.")
-    install_hooks(loaded)  # the edit hooks first, so the scan's hooks see the edited output
-    install_scan_hooks(loaded)
+    # Recorded by the hooks registered when the model was loaded (`Loaded.__post_init__`).
     rec = _Recorder(track_channel, keep_rows)
     token = _SCANNING.set(rec)
     try:
