@@ -28,7 +28,7 @@ test: setup browser
 	$(PY) -m pytest -q tests
 
 bench: setup
-	$(PY) -m sw_core bench --out bench
+	$(PY) -m explorer.bench --out bench
 
 clean-cache:
 	rm -rf "$${SW_CACHE:-$$HOME/.cache/super-weight-explorer}"

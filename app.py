@@ -1,4 +1,4 @@
-"""Super Weight Explorer: `streamlit run app.py`. The sidebar picks the model; views/ hold the screens.
+"""Super Weight Explorer: `streamlit run app.py`. The sidebar picks the model; app_pages/ hold the screens.
 
 Not "pages/": with that folder Streamlit falls back to its v1 multipage mode on a process's first run
 (and on every AppTest run), which executes a deep-linked page without this script and its sidebar.
@@ -6,17 +6,17 @@ Not "pages/": with that folder Streamlit falls back to its v1 multipage mode on 
 
 import streamlit as st
 
-from views import ui
+from explorer import public, session
 from sw_core.errors import SuperWeightError
 
 st.set_page_config(page_title="Super Weight Explorer", page_icon=":material/bolt:", layout="wide")
 
 PAGES = [
-    st.Page("views/activations.py", title="Activations", icon=":material/grid_on:", default=True),
-    st.Page("views/super_weights.py", title="Super weights", icon=":material/bolt:"),
-    st.Page("views/classroom.py", title="Classroom", icon=":material/school:"),
-    st.Page("views/quantization.py", title="Quantization", icon=":material/compress:"),
-    st.Page("views/catalog.py", title="Catalog", icon=":material/menu_book:"),
+    st.Page("app_pages/activations.py", title="Activations", icon=":material/grid_on:", default=True),
+    st.Page("app_pages/super_weights.py", title="Super weights", icon=":material/bolt:"),
+    st.Page("app_pages/classroom.py", title="Classroom", icon=":material/school:"),
+    st.Page("app_pages/quantization.py", title="Quantization", icon=":material/compress:"),
+    st.Page("app_pages/catalog.py", title="Catalog", icon=":material/menu_book:"),
 ]
 page = st.navigation(PAGES)
 
@@ -27,20 +27,22 @@ with st.sidebar:
     c1, c2 = st.columns(2)
     device = c1.selectbox("Device", ["auto", "cpu", "cuda"], key="model_device")
     dtype = c2.selectbox("Dtype", ["auto", "float32", "bfloat16", "float16"], key="model_dtype")
-    with st.expander("Unsafe loading options"):
-        trust = st.checkbox("trust_remote_code (runs the repo's code)", key="model_trust")
-        pickle = st.checkbox("allow pickled .bin weights", key="model_pickle")
+    trust = pickle = False
+    if not public.is_public():  # a public server refuses both: not even offered
+        with st.expander("Unsafe loading options"):
+            trust = st.checkbox("trust_remote_code (runs the repo's code)", key="model_trust")
+            pickle = st.checkbox("allow pickled .bin weights", key="model_pickle")
 
-key = (ref.strip() or "embedded", device, dtype, trust, pickle)
 try:
-    ui.check_load_request(*key)
+    key = session.resolved_request(ref, device, dtype, trust, pickle)
+    public.check_load_request(key[0], trust_remote_code=trust, allow_pickle=pickle)
     with st.spinner(f"Loading {key[0]} ..."):
-        loaded = ui.load_model(*key)
+        loaded = session.load_model(*key)
 except SuperWeightError as e:
-    st.session_state.pop(ui.MODEL_KEY, None)
+    st.session_state.pop(session.MODEL_KEY, None)
     st.error(f"{e}")
     st.stop()
-st.session_state[ui.MODEL_KEY] = key
+st.session_state[session.MODEL_KEY] = key
 with st.sidebar:
     info = loaded.info()
     st.caption(f"**{info['model']}** · {info['layers']} layers · {info['parameters'] / 1e6:.0f}M params · "

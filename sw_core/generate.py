@@ -16,7 +16,6 @@ from typing import Iterator
 import torch
 
 from .edits import Edit, applied, validate
-from . import limits
 from .errors import BadInput
 from .loading import Loaded
 
@@ -25,8 +24,8 @@ DEFAULT_NEW_TOKENS = 48
 
 def _check(loaded: Loaded, prompt, max_new_tokens, temperature, top_p, edit) -> int:
     """Raise BadInput for a bad argument; return max_new_tokens as an int within the cap in force."""
-    limits.check_prompt(prompt)
-    max_new_tokens = limits.check_new_tokens(max_new_tokens)
+    if not isinstance(max_new_tokens, int) or isinstance(max_new_tokens, bool) or max_new_tokens < 1:
+        raise BadInput(f"max_new_tokens={max_new_tokens!r}: ask for a whole number of tokens, at least 1.")
     if not isinstance(temperature, (int, float)) or not 0 <= temperature <= 10:
         raise BadInput(f"temperature={temperature!r} is out of range: use 0 (greedy) up to 10 (1 = the model's own distribution).")
     if not isinstance(top_p, (int, float)) or not 0 < top_p <= 1:

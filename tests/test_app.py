@@ -59,7 +59,7 @@ def test_empty_prompt_is_explained():
 
 
 def test_super_weights_page_toggle_breaks_perplexity_and_text():
-    at = start("views/super_weights.py")
+    at = start("app_pages/super_weights.py")
     assert not at.error
     table = at.dataframe[0].value
     assert {(r.layer, r.row, r.col) for r in table.itertuples()} == {(11, 507, 1229), (11, 507, 1487)}
@@ -81,7 +81,7 @@ def test_super_weights_page_toggle_breaks_perplexity_and_text():
 
 def test_edit_in_the_url_reproduces_the_view():
     at = start(query={"sw": "11.507.1229=0"})
-    at.switch_page("views/super_weights.py").run()
+    at.switch_page("app_pages/super_weights.py").run()
     assert not at.exception
     assert at.toggle(key="sw_on_11_507_1229").value is False and at.toggle(key="sw_on_11_507_1487").value is True
     ratio = float(metric(at, "Perplexity, edited").replace(",", "")) / float(metric(at, "Perplexity, original"))
@@ -89,7 +89,7 @@ def test_edit_in_the_url_reproduces_the_view():
 
 
 def test_classroom_button_removes_the_super_weight():
-    at = start("views/classroom.py")
+    at = start("app_pages/classroom.py")
     ppl = float(metric(at, "Perplexity (lower is better)").replace(",", ""))
     at.button(key="class_button").click().run()
     assert not at.exception
@@ -105,7 +105,7 @@ def test_classroom_button_removes_the_super_weight():
 
 
 def test_quantization_page_switches_settings():
-    at = start("views/quantization.py")
+    at = start("app_pages/quantization.py")
     assert not at.error
     table = at.dataframe[0].value
     assert list(table["setting"])[1:] == ["A: RTN int8 per tensor naive", "B: RTN int8 per tensor aware"]
@@ -124,12 +124,12 @@ def test_quantization_page_switches_settings():
 
 def test_quantization_bad_block_is_explained():
     at = start(query={"qa": "rtn;block=128"})
-    at.switch_page("views/quantization.py").run()
+    at.switch_page("app_pages/quantization.py").run()
     assert not at.exception
     assert any("does not divide" in e.value for e in at.error)
 
 
 def test_catalog_page_checks_the_loaded_model():
-    at = start("views/catalog.py")
+    at = start("app_pages/catalog.py")
     assert any("re-found 2 of 2" in s.value for s in at.success)
     assert len(at.dataframe[1].value) >= 10  # every published entry is listed

@@ -8,7 +8,6 @@ import torch
 from sw_core import edits
 from sw_core.edits import Coord, off
 from sw_core.errors import BadInput
-from sw_core import limits
 from sw_core.generate import compare, generate, stream, stream_side_by_side, stream_tokens
 from sw_core.tiny import tiny_model
 
@@ -41,9 +40,8 @@ def test_greedy_with_kv_cache_matches_full_recompute(tiny):
 
 
 def test_bad_arguments_say_the_allowed_range(tiny):
-    cap = limits.current().max_new_tokens
-    for n in (0, -1, cap + 1, 10**9, 2.5):
-        with pytest.raises(BadInput, match=f"1 to {cap:,}"):
+    for n in (0, -1, 2.5):
+        with pytest.raises(BadInput, match="at least 1"):
             stream(tiny, "hi", max_new_tokens=n)
     with pytest.raises(BadInput, match="empty"):
         stream(tiny, "   ")

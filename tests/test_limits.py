@@ -2,7 +2,7 @@
 
 import pytest
 
-from sw_core import limits
+from explorer import limits
 from sw_core.errors import BadInput
 
 

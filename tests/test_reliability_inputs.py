@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from sw_core import edits, embedded as emb, limits, texts
+from explorer import limits
+from sw_core import edits, embedded as emb, texts
 from sw_core.edits import Coord, applied, off, scaled
 from sw_core.errors import BadInput, ModelLoadError, SuperWeightError, UnsupportedArchitecture
 from sw_core.loading import load
@@ -176,11 +177,12 @@ def test_max_new_tokens_out_of_range(n, message):
         limits.check_new_tokens(n)
 
 
-@pytest.mark.parametrize("n", [0, -1, 10**6])
+@pytest.mark.parametrize("n", [0, -1])
 def test_generation_max_new_tokens_out_of_range(embedded, n):
+    """The library refuses what no model can do; the web caps are the app's (test above)."""
     from sw_core.generate import stream
 
-    with pytest.raises(BadInput, match=f"{n:,} new tokens asked for; allowed: 1 to"):
+    with pytest.raises(BadInput, match="at least 1"):
         stream(embedded, "Hello", max_new_tokens=n)
 
 

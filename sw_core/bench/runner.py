@@ -17,22 +17,20 @@ from .timing import BenchResult
 
 
 def _groups():
-    """(group name, function(ctx) -> list[BenchResult]); imported lazily: a capability that has
-    not landed (ImportError) skips its group instead of breaking the whole bench."""
+    """(group name, module, function(ctx) -> list[BenchResult]), imported when the group runs.
+
+    The app's own case (it drives Streamlit) is not here: `python -m explorer.bench` adds it, so
+    this library never imports the app."""
     return [
         ("scan", "sw_core.bench.cases_scan", "scan_cases"),
         ("edits", "sw_core.bench.cases_edits", "toggle_cases"),
         ("metrics", "sw_core.bench.cases_metrics", "perplexity_cases"),
         ("loading", "sw_core.bench.cases_loading", "ready_cases"),
         ("quant", "sw_core.bench.cases_quant", "quant_cases"),
-        ("app", "views.bench_app", "app_cases")  # with the app: it imports streamlit,
     ]
 
 
 GROUPS = tuple(name for name, _, _ in _groups())
-# The app drives the embedded model through its default sidebar: it runs by default only for the
-# embedded model in a full run (~35 s on an idle 2-core machine), else when asked (`--only app`).
-OPT_IN = ("app",)
 
 
 @dataclass
@@ -69,27 +67,26 @@ def _cpu_count() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
-def run_bench(ctx: BenchContext, only: list[str] | None = None, progress=None) -> BenchRun:
-    """Run every group (or those in `only`) and return the results; a group that fails is skipped
-    with its error recorded, so one broken capability does not hide the other figures."""
+def run_bench(ctx: BenchContext, only: list[str] | None = None, progress=None, extra_groups=()) -> BenchRun:
+    """Run every group (or those in `only`) and return the results.
+
+    extra_groups: (name, function(ctx)) pairs run after ours (the app's case). A group whose module
+    does not import fails the bench (a broken install must not pass as a skipped figure); a group
+    that raises while measuring is recorded as skipped with its error, so one broken capability
+    does not hide the other figures."""
     import importlib
 
     say = progress or (lambda msg: None)
     run = BenchRun(results=[], environment=environment(ctx))
-    for name, module_name, fn_name in _groups():
-        by_default = name not in OPT_IN or (ctx.loaded.ref == "embedded" and not ctx.quick)
-        if (only and name not in only) or (not only and not by_default):
-            continue
-        try:
-            module = importlib.import_module(module_name)
-        except ImportError as e:
-            run.skipped[name] = f"capability not available: {e}"
-            say(f"[{name}] skipped: {e}")
+    groups = [(name, getattr(importlib.import_module(module_name), fn_name))
+              for name, module_name, fn_name in _groups()] + list(extra_groups)
+    for name, measure in groups:
+        if only and name not in only:
             continue
         say(f"[{name}] ...")
         start = time.perf_counter()
         try:
-            group = getattr(module, fn_name)(ctx)
+            group = measure(ctx)
         except Exception as e:  # noqa: BLE001 - record and go on with the other groups
             run.skipped[name] = f"{type(e).__name__}: {e}"
             say(f"[{name}] failed: {type(e).__name__}: {e}\n{traceback.format_exc()}")

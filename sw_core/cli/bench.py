@@ -12,15 +12,15 @@ import sys
 from .common import add_model_args, load_from_args, progress
 
 
-def add_arguments(p) -> None:
+def add_arguments(p, extra: tuple[str, ...] = ()) -> None:
     from ..bench.runner import GROUPS
 
     add_model_args(p)
     p.add_argument("--out", default="bench", help="folder for results.json and results.md (default: bench)")
     p.add_argument("--quick", action="store_true", help="a fast smoke run: short inputs, slow groups skipped")
     p.add_argument("--repeats", type=int, default=5, help="timed repeats per figure (at least 5; default 5)")
-    p.add_argument("--only", nargs="+", choices=GROUPS, metavar="GROUP",
-                   help=f"run only these groups: {', '.join(GROUPS)} (app: by default only for the embedded model)")
+    p.add_argument("--only", nargs="+", choices=GROUPS + tuple(extra), metavar="GROUP",
+                   help=f"run only these groups: {', '.join(GROUPS + tuple(extra))}")
 
 
 def _load(args):
@@ -37,7 +37,8 @@ def _load(args):
     return load_from_args(args), None
 
 
-def run(args) -> int:
+def run(args, extra_groups=()) -> int:
+    """Exit status 1 when a group failed while measuring (its error is in the report)."""
     from ..bench.context import BenchContext
     from ..bench.runner import markdown, run_bench, write_outputs
     from ..errors import BadInput
@@ -47,7 +48,7 @@ def run(args) -> int:
     loaded, reload = _load(args)
     ctx = BenchContext(loaded, quick=args.quick, repeats=args.repeats, tokens=64 if args.quick else 256,
                        reload=reload)
-    result = run_bench(ctx, only=args.only, progress=progress)
+    result = run_bench(ctx, only=args.only, progress=progress, extra_groups=extra_groups)
     write_outputs(result, args.out)
     sys.stdout.write(markdown(result))
-    return 0
+    return 1 if result.skipped else 0

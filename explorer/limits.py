@@ -12,7 +12,7 @@ import numbers
 import os
 from dataclasses import dataclass, replace
 
-from .errors import BadInput
+from sw_core.errors import BadInput
 from .public import is_public
 
 

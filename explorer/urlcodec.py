@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import math
 
-from .edits import Coord
-from .errors import BadInput
+from sw_core.edits import Coord
+from sw_core.errors import BadInput
 
 
 def encode_coord(c: Coord) -> str:
@@ -89,7 +89,7 @@ def encode_setting(setting) -> str:
 
 def decode_setting(text: str):
     """The QuantSetting written by `encode_setting`; BadInput (from QuantSetting's check) if invalid."""
-    from .quant import QuantSetting
+    from sw_core.quant import QuantSetting
 
     mode, *rest = (text or "").strip().split(";")
     kw: dict = {}

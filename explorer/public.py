@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from .errors import BadInput
+from sw_core.errors import BadInput
 
 DEFAULT_ALLOWLIST = Path(__file__).resolve().parent.parent / "assets" / "public_allowlist.txt"
 _TRUE = {"1", "true", "yes", "on"}
@@ -83,6 +83,6 @@ def check_load_request(ref, *, trust_remote_code: bool = False, allow_pickle: bo
 
 def _is_local(ref: str) -> bool:
     # The same rule `load` uses to decide it reads a path, so the two can never disagree.
-    from .loading import _looks_local
+    from sw_core.loading import _looks_local
 
     return _looks_local(ref)

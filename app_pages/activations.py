@@ -3,22 +3,22 @@
 import pandas as pd
 import streamlit as st
 
-from views import ui
-from sw_core import limits, plots
+from sw_core import plots
+from explorer import computed, downloads, limits, session, urlstate
 
 DEFAULT_PROMPT = "Summer is hot. Winter is cold. The super weight holds this model together."
 
 st.title("Activations")
 st.caption("Max |input| and |output| of every layer's MLP down projection, from one forward pass. "
            "A super weight shows as one layer whose output jumps by orders of magnitude.")
-loaded = ui.model()
-ui.state_from_url("act_prompt", "prompt", default=DEFAULT_PROMPT)
+loaded = session.model()
+urlstate.state_from_url("act_prompt", "prompt", default=DEFAULT_PROMPT)
 prompt = st.text_area("Prompt", key="act_prompt", height=80, help="Ctrl+Enter to update the charts")
-ui.state_to_url(prompt=prompt if prompt != DEFAULT_PROMPT else None)
+urlstate.state_to_url(prompt=prompt if prompt != DEFAULT_PROMPT else None)
 
-with ui.errors_shown():
+with session.errors_shown():
     limits.check_prompt(prompt)
-    result = ui.spike_scan(loaded, ui.model_id(loaded), prompt)
+    result = computed.spike_scan(loaded, prompt)
 
 spike = max(result.layers, key=lambda s: s.out_max)
 typical = sorted(s.out_max for s in result.layers)[len(result.layers) // 2]
@@ -34,16 +34,16 @@ left, right = st.columns([2, 3])
 with left:
     fig = plots.activation_heatmap(result)
     st.plotly_chart(fig, key="act_heatmap")
-    ui.download_figure(fig, "activation-heatmap")
+    downloads.download_figure(fig, "activation-heatmap")
 with right:
     fig = plots.max_per_layer(result)
     st.plotly_chart(fig, key="act_lines")
-    ui.download_figure(fig, "max-per-layer")
+    downloads.download_figure(fig, "max-per-layer")
     fig = plots.token_heatmap(result)
     st.plotly_chart(fig, key="act_tokens")
-    ui.download_figure(fig, "channel-by-token")
+    downloads.download_figure(fig, "channel-by-token")
 
 with st.expander("Per-layer table"):
     df = pd.DataFrame([s.to_dict() for s in result.layers])
     st.dataframe(df, hide_index=True)
-    ui.download_table(df, "layer-stats")
+    downloads.download_table(df, "layer-stats")

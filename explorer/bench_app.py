@@ -1,7 +1,6 @@
 """`make bench`'s app case: time from an edit on the Super weights page to updated numbers (AppTest).
 
-It lives with the app, not in sw_core, because it imports streamlit; sw_core.bench.runner imports
-it by name only when the "app" group runs.
+It lives with the app, not in sw_core, because it imports streamlit (`explorer/bench.py` runs it).
 """
 
 from __future__ import annotations
@@ -13,7 +12,7 @@ from sw_core.bench.timing import BenchResult
 from sw_core.loading import EMBEDDED
 
 APP = Path(__file__).resolve().parents[1] / "app.py"
-PAGE = "views/super_weights.py"
+PAGE = "app_pages/super_weights.py"
 SCALES = (0.0, 0.5, 1.5, 2.0, 2.5, 3.0)  # each a new edit: no cached number can answer it
 
 

@@ -4,13 +4,13 @@ import pandas as pd
 import streamlit as st
 
 from sw_core import catalog
-from views import ui
+from explorer import downloads, session
 
 st.title("Catalog")
 st.caption("Super weights published for known models (`layer: [row, col]` of `mlp.down_proj.weight`). "
            "Instruct and chat versions keep their base model's coordinates.")
-loaded, key, det = ui.model_and_detection("Detecting super weights to check the catalog ...")
-with ui.errors_shown():
+loaded, det = session.model_and_detection("Detecting super weights to check the catalog ...")
+with session.errors_shown():
     checked = catalog.verify(loaded, det)
 
 st.subheader(f"The loaded model: {loaded.name}")
@@ -22,7 +22,7 @@ if checked:
     found = sum(v.refound for v in checked)
     (st.success if found == len(checked) else st.warning)(
         f"The detector re-found {found} of {len(checked)} catalogued coordinates.")
-    ui.download_table(mine, "catalog-check")
+    downloads.download_table(mine, "catalog-check")
 else:
     st.info("This model is not in the catalog. The detector found: "
             + (", ".join(str(c) for c in det.coords()) or "no super weight") + ".")
@@ -30,4 +30,4 @@ else:
 st.subheader("All published super weights")
 entries = pd.DataFrame([e.to_dict() for e in catalog.all_entries()])
 st.dataframe(entries, hide_index=True)
-ui.download_table(entries, "catalog")
+downloads.download_table(entries, "catalog")

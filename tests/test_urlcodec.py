@@ -2,30 +2,30 @@
 
 import pytest
 
-from sw_core import urlstate
+from explorer import urlcodec
 from sw_core.edits import Coord
 from sw_core.errors import BadInput
 
 
 def test_factors_round_trip_sorted():
     f = {Coord(11, 507, 1487): 0.5, Coord(11, 507, 1229): 0.0}
-    text = urlstate.encode_factors(f)
+    text = urlcodec.encode_factors(f)
     assert text == "11.507.1229=0,11.507.1487=0.5"
-    assert urlstate.decode_factors(text) == f
+    assert urlcodec.decode_factors(text) == f
 
 
 @pytest.mark.parametrize("bad", ["11.507", "a.b.c", "11.507.1229=x"])
 def test_malformed_params_raise_bad_input(bad):
     with pytest.raises(BadInput):
-        urlstate.decode_factors(bad)
+        urlcodec.decode_factors(bad)
 
 
 def test_values_encode_compactly():
-    assert urlstate.encode_value(True) == "1" and urlstate.encode_value(2.50) == "2.5"
-    assert urlstate.decode_bool("1") and not urlstate.decode_bool("0")
+    assert urlcodec.encode_value(True) == "1" and urlcodec.encode_value(2.50) == "2.5"
+    assert urlcodec.decode_bool("1") and not urlcodec.decode_bool("0")
     with pytest.raises(BadInput):
-        urlstate.decode_number("4", 0, 3)
-    assert urlstate.encode_value(None) is None
+        urlcodec.decode_number("4", 0, 3)
+    assert urlcodec.encode_value(None) is None
 
 
 def test_quant_settings_round_trip():
@@ -33,9 +33,9 @@ def test_quant_settings_round_trip():
 
     for s in standard_settings() + [QuantSetting("rtn", bits=3, block="row", clip_z=2.5, aware=True),
                                     QuantSetting("rtn", clip_z="search")]:
-        assert urlstate.decode_setting(urlstate.encode_setting(s)) == s
-    assert urlstate.encode_setting(QuantSetting("rtn", bits=4, block=128, aware=True)) == "rtn;aware=1"
+        assert urlcodec.decode_setting(urlcodec.encode_setting(s)) == s
+    assert urlcodec.encode_setting(QuantSetting("rtn", bits=4, block=128, aware=True)) == "rtn;aware=1"
     with pytest.raises(BadInput):
-        urlstate.decode_setting("rtn;bits=99")
+        urlcodec.decode_setting("rtn;bits=99")
     with pytest.raises(BadInput):
-        urlstate.decode_setting("nonsense")
+        urlcodec.decode_setting("nonsense")

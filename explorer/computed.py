@@ -1,0 +1,126 @@
+"""Cached results of sw_core computations, shared by every session (`st.cache_resource`).
+
+Why cache_resource and not cache_data: results are read-only and shared, and need no pickling per
+hit. A Loaded is hashed by `session.model_key` (HASH_FUNCS), never stored, so a cached result
+cannot keep an evicted model alive. Heavy bodies run through the job queue (`heavy.queued`); a
+cached function never calls another queued one inside its own queued block.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+
+import streamlit as st
+
+from .heavy import queued
+from .session import HASH_FUNCS
+
+DETECTION_PROMPTS = (
+    "Apple Inc. is a worldwide tech company.",  # the paper's prompt: the first one is the page default
+    "Summer is hot. Winter is",
+    "The quick brown fox jumps over the lazy dog.",
+    "In 1905, Albert Einstein published four papers on physics.",
+)
+PPL_TEXT, PPL_TOKENS = "britannica", 256  # short, so a toggle updates within seconds on a small CPU
+STOP_PROMPTS = 12  # sentences of the shipped text, last word held out (a LAMBADA stand-in)
+TRIVIA_QUESTIONS = 20
+NEXT_TOKEN_PROMPT = "Summer is hot. Winter is"
+
+
+def cached(max_entries: int):
+    """st.cache_resource keyed by the model's identity, not its weights."""
+    return st.cache_resource(show_spinner=False, max_entries=max_entries, hash_funcs=HASH_FUNCS)
+
+
+@cached(64)
+def spike_scan(loaded, prompt: str):
+    """A scan of `prompt` that also traces, per token, the channel of the largest output spike."""
+    from sw_core.scan import scan
+
+    with queued("scan"):
+        first = scan(loaded, prompt)
+        spike = max(first.layers, key=lambda s: s.out_max)
+        return scan(loaded, prompt, track_channel=spike.out_channel)
+
+
+@cached(16)
+def detection(loaded, prompts: tuple[str, ...]):
+    from sw_core.detect import find_super_weights
+
+    with queued("detection"):
+        return find_super_weights(loaded, list(prompts))
+
+
+@cached(256)
+def perplexity(loaded, edit, text_name: str = PPL_TEXT, max_tokens: int = PPL_TOKENS) -> float:
+    from sw_core import texts
+    from sw_core.metrics import perplexity as ppl
+
+    from . import limits
+
+    limits.check_ppl_tokens(max_tokens)
+    with queued("perplexity"):
+        return ppl(loaded, texts.text(text_name, max_chars=8 * max_tokens), max_tokens=max_tokens, edit=edit)
+
+
+@cached(128)
+def stopwords(loaded, edit, n: int = STOP_PROMPTS):
+    from sw_core.metrics import next_word_prompts, stopword_probabilities
+
+    with queued("stop words"):
+        return stopword_probabilities(loaded, edit, prompts=next_word_prompts(n))
+
+
+@cached(128)
+def next_tokens(loaded, edit, prompt: str = NEXT_TOKEN_PROMPT, k: int = 8):
+    """Top-k next tokens, original and edited, side by side as a table."""
+    import pandas as pd
+    from sw_core.metrics import top_next_tokens
+
+    with queued("next tokens"):
+        a, b = top_next_tokens(loaded, prompt, k), top_next_tokens(loaded, prompt, k, edit)
+    return pd.DataFrame({"original": [t.token for t in a], "p original": [t.probability for t in a],
+                         "edited": [t.token for t in b], "p edited": [t.probability for t in b]})
+
+
+@cached(128)
+def zero_shot(loaded, edit, n: int = TRIVIA_QUESTIONS):
+    from sw_core.metrics import trivia_questions, zero_shot_accuracy
+
+    with queued("zero-shot"):
+        return zero_shot_accuracy(loaded, edit, questions=trivia_questions(limit=n))
+
+
+@cached(4)
+def quantized_model(loaded, setting, coords: tuple):
+    """The quantized copy of the shared model (the shared model itself is never changed)."""
+    from sw_core.quant import quantized
+
+    with queued(f"quantize {setting.label}"):
+        return quantized(loaded, setting, list(coords))
+
+
+@cached(64)
+def quant_perplexity(loaded, setting, coords: tuple, max_tokens: int = PPL_TOKENS) -> float:
+    q = quantized_model(loaded, setting, coords)  # queues on its own: not nested below
+    return perplexity(q, None, PPL_TEXT, max_tokens)
+
+
+@dataclass
+class Continuation:
+    """A generated continuation shared by every session that asks for the same computation."""
+
+    text: str = ""
+    done: bool = False
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+
+@cached(256)
+def continuation(loaded, edit, prompt: str, max_new_tokens: int) -> Continuation:
+    """The (initially empty) continuation for (model, edit, prompt, tokens): filled by `generation.py`.
+
+    Cached by what is computed, never by a column label. Generation runs outside this function so
+    its text can stream into the page (a cached function may only draw into elements it created).
+    """
+    return Continuation()

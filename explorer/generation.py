@@ -1,0 +1,41 @@
+"""Generated text side by side, one column per (model, edit) setting, streamed when first computed."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from . import limits
+from .computed import continuation
+from .heavy import queued
+
+GEN_TOKENS = 40
+
+
+def side_by_side(settings: dict, prompt: str, max_new_tokens: int = GEN_TOKENS) -> dict[str, str]:
+    """settings: {column label: (loaded, edit)}; returns {label: generated text}.
+
+    Each column's text is cached by (model, edit, prompt, tokens) alone, so two pages that label
+    the same computation differently share it and can never read each other's labels.
+    """
+    from sw_core import generate
+
+    limits.check_prompt(prompt)
+    limits.check_new_tokens(max_new_tokens)
+    boxes = {}
+    for col, label in zip(st.columns(len(settings)), settings):
+        col.markdown(f"**{label}**")
+        boxes[label] = col.empty()
+    texts = {}
+    for label, (loaded, edit) in settings.items():
+        box, c = boxes[label], continuation(loaded, edit, prompt, max_new_tokens)
+        with c.lock:  # a second session asking for the same text waits for it instead of recomputing
+            if not c.done:
+                text = ""
+                with queued("generate"):
+                    for piece in generate.stream(loaded, prompt, max_new_tokens=max_new_tokens, edit=edit):
+                        text += piece
+                        box.code(prompt + text, language=None, wrap_lines=True)
+                c.text, c.done = text, True  # only a finished text is shared
+        texts[label] = c.text
+        box.code(prompt + c.text, language=None, wrap_lines=True)
+    return texts
