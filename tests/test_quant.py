@@ -5,7 +5,7 @@ import torch
 
 from sw_core.edits import Coord, applied, off
 from sw_core.errors import BadInput
-from sw_core.quant import QuantSetting, quantized, super_weight_values
+from sw_core.quant import QuantSetting, quantized, resolved_setting, super_weight_values
 from sw_core.quant import rtn, w8a8
 from sw_core.quant.targets import decoder_linears
 from sw_core.tiny import tiny_model
@@ -72,7 +72,7 @@ def test_bad_bits_and_blocks_say_what_to_do(tiny):
 def test_rtn_gives_a_new_model_and_leaves_the_shared_one_alone(tiny, digest):
     before = digest(tiny.model)
     sw = Coord(1, 5, 7)
-    q = quantized(tiny, QuantSetting("rtn", bits=3, block=32, aware=True), [sw], cache=False)
+    q = quantized(tiny, QuantSetting("rtn", bits=3, block=32, aware=True), [sw])
     assert q.model is not tiny.model and digest(tiny.model) == before
     # every decoder linear is quantized (<= 8 levels per block of 32); the held-out weight is exact
     for t in decoder_linears(q.model, q.layers):
@@ -92,9 +92,13 @@ def test_rtn_gives_a_new_model_and_leaves_the_shared_one_alone(tiny, digest):
 
 
 def test_clip_search_picks_a_z_from_the_grid(tiny):
-    q = quantized(tiny, QuantSetting("rtn", bits=3, block=32, clip_z="search"), [],
-                  calibration="a short calibration text for the search", cache=False)
-    assert q.clip_z in rtn.Z_GRID
+    setting = QuantSetting("rtn", bits=3, block=32, clip_z="search")
+    text = "a short calibration text for the search"
+    chosen = resolved_setting(tiny, setting, [], text)
+    assert chosen.clip_z in rtn.Z_GRID and chosen == QuantSetting("rtn", bits=3, block=32, clip_z=chosen.clip_z)
+    searched, fixed = quantized(tiny, setting, [], calibration=text), quantized(tiny, chosen, [])
+    w = lambda q: q.layers[0].dense_weight()  # noqa: E731 - the search quantizes with the z it reports
+    assert torch.equal(w(searched), w(fixed)) and f"clip z={chosen.clip_z:g}" in searched.source
 
 
 def test_w8a8_per_token_vs_per_tensor_scales():
@@ -124,7 +128,7 @@ def test_w8a8_hooks_live_only_on_the_copy(tiny, digest):
     ids = _ids(tiny)
     with torch.no_grad():
         before = tiny.model(ids).logits
-        q = quantized(tiny, QuantSetting("w8a8", granularity="token"), [], cache=False)
+        q = quantized(tiny, QuantSetting("w8a8", granularity="token"), [])
         after_q = q.model(ids).logits
         assert torch.equal(tiny.model(ids).logits, before)
     assert not torch.equal(after_q, before)
@@ -138,9 +142,9 @@ def test_bitsandbytes_modules_present_after_loading(tiny):
     import bitsandbytes as bnb
 
     sw = Coord(1, 3, 4)
-    q8 = quantized(tiny, QuantSetting("bnb-int8"), [sw], cache=False)
+    q8 = quantized(tiny, QuantSetting("bnb-int8"), [sw])
     assert isinstance(q8.layers[0].module, bnb.nn.Linear8bitLt)
-    q4 = quantized(tiny, QuantSetting("bnb-nf4", skip_super_layers=True), [sw], cache=False)
+    q4 = quantized(tiny, QuantSetting("bnb-nf4", skip_super_layers=True), [sw])
     assert isinstance(q4.layers[0].module, bnb.nn.Linear4bit)
     assert type(q4.layers[1].module) is torch.nn.Linear  # the super weight's layer was skipped
     with torch.no_grad():

@@ -27,7 +27,7 @@ def fp_ppl(embedded, short_text):
 
 
 def _run(embedded, setting, detection, short_text):
-    q = quantized(embedded, setting, detection, cache=False)
+    q = quantized(embedded, setting, detection)
     return perplexity(q, short_text), super_weight_values(q, detection, embedded)
 
 

@@ -35,7 +35,7 @@ def rtn_cases(ctx):
         setting = QuantSetting("rtn", bits=4, block=block, aware=aware)
 
         def rtn():
-            q = quantized(loaded, setting, coords, cache=False)
+            q = quantized(loaded, setting, coords)
             ctx.sync()
             del q
 

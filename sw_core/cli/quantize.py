@@ -80,7 +80,7 @@ def run(args) -> int:
     from .. import texts as shipped
     from ..detect import find_super_weights
     from ..metrics import perplexity, zero_shot_accuracy
-    from ..quant import quantized, super_weight_values
+    from ..quant import quantized, resolved_setting, super_weight_values
 
     settings = settings_from_args(args)
     bodies = {name: shipped.text(name) for name in args.texts}
@@ -92,14 +92,15 @@ def run(args) -> int:
     for mode, setting in settings:
         progress(f"{setting.label} ...")
         start = time.perf_counter()
-        q = quantized(loaded, setting, detection, cache=False)
+        setting = resolved_setting(loaded, setting, detection.coords() if setting.aware else [])
+        q = quantized(loaded, setting, detection)
         seconds = time.perf_counter() - start
         row = {"mode": mode, "label": setting.label, "setting": setting,
                "quantize_seconds": round(seconds, 3),
                "perplexity": {name: perplexity(q, body, max_tokens=args.max_tokens) for name, body in bodies.items()},
                "super_weights": super_weight_values(q, detection, loaded)}
-        if getattr(q, "clip_z", None) is not None:
-            row["clip_z"] = q.clip_z
+        if setting.clip_z is not None:
+            row["clip_z"] = setting.clip_z
         if args.zero_shot:
             row["zero_shot"] = zero_shot_accuracy(q).accuracy
         rows.append(row)

@@ -5,16 +5,11 @@
   (`private.py`); W8A8's activation hooks live on that copy only, so nothing leaks into the
   shared model or into other callers;
 - bnb-*: a fresh load through bitsandbytes (`bnb.py`).
-A few results are cached (keyed by model, setting and super weights), so a page that redraws, or
-a table that reuses a setting, does not quantize again.
 """
 
 from __future__ import annotations
 
-import threading
-import weakref
-from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 
@@ -27,63 +22,54 @@ from .settings import CLIP_SEARCH, MODES, QuantSetting
 from .targets import decoder_linears, super_coords
 
 __all__ = ["QuantSetting", "MODES", "CLIP_SEARCH", "quantized", "super_weight_values", "SuperWeightValue",
-           "calibration_inputs", "standard_settings"]
+           "calibration_inputs", "standard_settings", "resolved_setting"]
 
-CACHE_SIZE = 4
-_cache: OrderedDict = OrderedDict()
-_cache_lock = threading.Lock()
-
-
-def quantized(loaded: Loaded, setting: QuantSetting, detection=None, *, calibration: str | None = None,
-              cache: bool = True) -> Loaded:
-    """A new Loaded quantized per `setting` (mode "fp" returns `loaded` itself).
+def quantized(loaded: Loaded, setting: QuantSetting, detection=None, *, calibration: str | None = None) -> Loaded:
+    """A new Loaded quantized per `setting` (mode "fp" returns `loaded` itself). Not cached here:
+    the caller (the app's cache, a CLI loop) decides what to keep.
 
     detection: a Detection, an iterable of Coords, or None to detect now (needed when the
     setting is aware, skips the super layers, or for `super_weight_values`).
-    calibration: text for clip_z="search" (default: the first shipped text).
+    calibration: text for clip_z="search" (default: the first shipped text); the searched z is in
+    the returned copy's `source` label, and `resolved_setting` gives it beforehand.
     """
     if setting.mode == "fp":
         return loaded
+    coords, extra = _coords(loaded, setting, detection)
+    return _build(loaded, resolved_setting(loaded, setting, coords, calibration), coords, list(extra))
+
+
+def _coords(loaded: Loaded, setting: QuantSetting, detection) -> tuple[list[Coord], list[Coord]]:
+    """The super weights an aware setting holds out, and W8A8's late-spike inputs."""
     needs_coords = setting.aware or setting.skip_super_layers
     if needs_coords and detection is None:
         from ..detect import find_super_weights
 
         detection = find_super_weights(loaded)
-    coords = tuple(super_coords(loaded, detection)) if needs_coords else ()
-    extra = tuple(late_spike_inputs(loaded, detection)) if setting.mode == "w8a8" and setting.aware else ()
-    key = (id(loaded.model), setting, coords, extra, calibration)
-    with _cache_lock:
-        hit = _cache.get(key)
-        if hit is not None and hit[0]() is loaded.model:
-            _cache.move_to_end(key)
-            return hit[1]
-    result = _build(loaded, setting, list(coords), calibration, list(extra))
-    if cache:
-        with _cache_lock:
-            _cache[key] = (weakref.ref(loaded.model), result)
-            while len(_cache) > CACHE_SIZE:
-                _cache.popitem(last=False)
-    return result
+    coords = list(super_coords(loaded, detection)) if needs_coords else []
+    extra = late_spike_inputs(loaded, detection) if setting.mode == "w8a8" and setting.aware else []
+    return coords, extra
 
 
-def clear_cache() -> None:
-    with _cache_lock:
-        _cache.clear()
+def resolved_setting(loaded: Loaded, setting: QuantSetting, coords: list[Coord] = (),
+                     calibration: str | None = None) -> QuantSetting:
+    """`setting` with clip_z="search" replaced by the z the search picks (any other setting unchanged)."""
+    if setting.mode != "rtn" or setting.clip_z != CLIP_SEARCH:
+        return setting
+    targets = _selected(decoder_linears(loaded.model, loaded.layers), setting)
+    masks = rtn.hold_out_masks(loaded.layers, list(coords)) if setting.aware else {}
+    z, _ = rtn.search_clip_z(targets, setting, masks, calibration_inputs(loaded, calibration, targets))
+    return replace(setting, clip_z=z)
 
 
-def _build(loaded: Loaded, setting: QuantSetting, coords: list[Coord], calibration, extra=()) -> Loaded:
+def _build(loaded: Loaded, setting: QuantSetting, coords: list[Coord], extra=()) -> Loaded:
     targets = _selected(decoder_linears(loaded.model, loaded.layers), setting)
     if setting.mode == "rtn":
         for t in targets:  # check every width before any work
             rtn.block_size(setting.block, *t.weight_view().shape)
         masks = rtn.hold_out_masks(loaded.layers, coords) if setting.aware else {}
-        z = setting.clip_z
-        if z == CLIP_SEARCH:
-            inputs = calibration_inputs(loaded, calibration, targets)
-            z, _ = rtn.search_clip_z(targets, setting, masks, inputs)
-        qloaded = private_copy(loaded, rtn.quantized_weights(targets, setting, masks, clip_z=z), setting.label)
-        qloaded.clip_z = z  # the z actually used (the searched one for "search")
-        return qloaded
+        weights = rtn.quantized_weights(targets, setting, masks, clip_z=setting.clip_z)
+        return private_copy(loaded, weights, setting.label)
     if setting.mode == "w8a8":
         qloaded = private_copy(loaded, w8a8.weights(targets), setting.label)
         hold = w8a8.held_channels(loaded.layers, [*coords, *extra]) if setting.aware else {}
