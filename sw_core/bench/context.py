@@ -9,40 +9,11 @@ import torch
 
 from ..edits import Coord
 
-# A plain English paragraph used when sw_core.texts is not available (≈ 350 tokens).
-FALLBACK_TEXT = (
-    "The history of the printed book begins long before the printing press. Scribes copied texts "
-    "by hand for centuries, and a single bible could take a monastery years to finish. When "
-    "movable type arrived in Europe in the fifteenth century, the cost of a book fell sharply, "
-    "and printers in Venice, Paris and London competed to publish grammars, almanacs, sermons and "
-    "the works of ancient authors. Literacy spread slowly at first, then quickly, as cheap "
-    "pamphlets carried news and arguments from town to town. Governments soon learned to license "
-    "presses and to punish authors whose opinions they disliked, yet forbidden books were "
-    "smuggled across borders in barrels and bales of cloth. By the eighteenth century, lending "
-    "libraries allowed people who could not afford books to borrow them for a small fee, and "
-    "newspapers appeared every morning in the larger cities. Steam-powered presses in the "
-    "nineteenth century multiplied the output of a single shop many times over, and paper made "
-    "from wood pulp replaced paper made from rags. Novels were published in monthly parts, so "
-    "that readers waited eagerly for the next chapter of a story, much as people now wait for the "
-    "next episode of a series. Public libraries, free to every citizen, opened in many countries, "
-    "and schools required every child to learn to read. Today a reader can carry thousands of "
-    "books on a small device, yet printed books are still sold in great numbers, and many people "
-    "say they remember what they read on paper better than what they read on a screen. The "
-    "long story of the book is, in the end, a story about how ideas travel from one mind to "
-    "another, and about who is allowed to decide which ideas may travel at all."
-)
-
-
 def bench_text(max_chars: int = 8000) -> str:
-    """Real English prose shipped offline (`sw_core.texts`, 1911 Britannica), else the fallback."""
-    try:
-        from ..texts import text
-    except ImportError:
-        return FALLBACK_TEXT
-    try:
-        return text("britannica", max_chars=max_chars)
-    except Exception:  # noqa: BLE001 - e.g. the text package is missing: the bench still runs
-        return FALLBACK_TEXT
+    """Real English prose shipped offline (`sw_core.texts`, 1911 Britannica)."""
+    from ..texts import text
+
+    return text("britannica", max_chars=max_chars)
 
 
 @dataclass

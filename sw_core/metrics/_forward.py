@@ -9,9 +9,17 @@ change their logits, so no attention mask is needed and the super activation sta
 
 from __future__ import annotations
 
+import inspect
+
 import torch
 
 from ..edits import applied
+
+
+def _keeps_logits(model) -> bool:
+    """Whether the model class takes logits_to_keep (asked of its signature: catching a TypeError
+    around the forward pass would also hide errors raised inside hooks)."""
+    return "logits_to_keep" in inspect.signature(model.forward).parameters
 
 
 def logits_of(loaded, ids: torch.Tensor, edit=None, positions: torch.Tensor | None = None) -> torch.Tensor:
@@ -26,10 +34,9 @@ def logits_of(loaded, ids: torch.Tensor, edit=None, positions: torch.Tensor | No
         if positions is None:
             return loaded.model(input_ids=ids, use_cache=False).logits.float()
         positions = positions.to(ids.device)
-        try:
+        if _keeps_logits(loaded.model):
             return loaded.model(input_ids=ids, use_cache=False, logits_to_keep=positions).logits.float()
-        except TypeError:  # a model class without logits_to_keep: slice the full logits
-            full = loaded.model(input_ids=ids, use_cache=False).logits.float()
+        full = loaded.model(input_ids=ids, use_cache=False).logits.float()  # slice them below
     if positions.dim() == 1:
         return full[:, positions]
     return full.gather(1, positions[..., None].expand(-1, -1, full.shape[-1]))

@@ -125,15 +125,9 @@ def calibration_inputs(loaded: Loaded, text: str | None, targets, max_tokens: in
 
 
 def _default_calibration_text() -> str:
-    try:
-        from ..texts import shipped_texts
+    from ..texts import shipped_texts
 
-        return next(iter(shipped_texts().values()))
-    except ImportError:
-        return ("The history of science is the study of how people came to understand the natural "
-                "world. Early astronomers watched the sky, measured the seasons and built calendars; "
-                "later, instruments such as the telescope and the microscope showed what the eye alone "
-                "could not see, and experiments replaced authority as the test of an idea.")
+    return next(iter(shipped_texts().values()))
 
 
 @dataclass
