@@ -121,13 +121,12 @@ PROMPTS = ["Hello there.", "The cat sat on the mat.", "Apple Inc. is a worldwide
 
 
 def test_concurrent_requests_equal_solo_runs(embedded, baseline, digest):
-    cases = [(p, e) for p in PROMPTS for e in EDITS]
     ids = {p: embedded.encode(p) for p in PROMPTS}
     solo = {(p, i): logits_of(embedded, ids[p], e) for p in PROMPTS for i, e in enumerate(EDITS)}
     solo_scan = {i: scan(embedded, PROMPTS[2], edit=e).out_maxima() for i, e in enumerate(EDITS) if e}
     assert not torch.equal(solo[(PROMPTS[0], 0)], solo[(PROMPTS[0], 2)])  # the edits matter
 
-    mismatches, errors, done = [], [], []
+    mismatches, errors = [], []
     start = threading.Barrier(8)
 
     def worker(seed):
@@ -142,7 +141,6 @@ def test_concurrent_requests_equal_solo_runs(embedded, baseline, digest):
                         mismatches.append(("scan", i))
                 elif not torch.equal(logits_of(embedded, ids[p], EDITS[i]), solo[(p, i)]):
                     mismatches.append((p, i))
-                done.append(1)
         except Exception as e:  # noqa: BLE001 - reported below with the thread's seed
             errors.append((seed, repr(e)))
 
@@ -152,6 +150,5 @@ def test_concurrent_requests_equal_solo_runs(embedded, baseline, digest):
     for t in threads:
         t.join()
     assert not errors, errors
-    assert len(done) == 8 * 20 and cases
     assert mismatches == []
     _assert_pristine(embedded, baseline, digest)

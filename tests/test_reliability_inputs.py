@@ -19,7 +19,7 @@ import torch
 from explorer import limits
 from sw_core import edits, embedded as emb, texts
 from sw_core.edits import Coord, applied, off, scaled
-from sw_core.errors import BadInput, ModelLoadError, SuperWeightError, UnsupportedArchitecture
+from sw_core.errors import BadInput, ModelLoadError, UnsupportedArchitecture
 from sw_core.loading import load
 from sw_core.quant import QuantSetting, quantized
 from sw_core.scan import scan
@@ -244,9 +244,3 @@ def test_cli_detect_bad_threshold_in_process(capsys):
     assert main(["detect", "--threshold", "0.5"]) == 2
     err = capsys.readouterr().err
     assert "threshold 0.5 must be above 1" in err and "Traceback" not in err
-
-
-def test_every_library_error_is_a_superweighterror():
-    # What lets the CLI and the app show messages instead of tracebacks.
-    for cls in (BadInput, ModelLoadError, UnsupportedArchitecture):
-        assert issubclass(cls, SuperWeightError)
