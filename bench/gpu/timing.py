@@ -50,11 +50,12 @@ def peak_bytes(fn, device: str) -> int | None:
         return None
     free(device)
     torch.cuda.synchronize()
-    torch.cuda.reset_peak_memory_stats()
     before = torch.cuda.memory_allocated()
+    torch.cuda.reset_peak_memory_stats()  # the peak restarts from what is allocated now
     fn()
     torch.cuda.synchronize()
-    return torch.cuda.max_memory_allocated() - before
+    peak = torch.cuda.max_memory_allocated()
+    return peak - before
 
 
 def text_of(loaded, tokens: int) -> str:
