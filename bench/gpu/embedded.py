@@ -1,4 +1,4 @@
-"""Part 3 of the check: the real embedded model (SmolLM2-135M-Instruct) on the device in bf16,
+"""Part 2 of the check: the real embedded model (SmolLM2-135M-Instruct) on the device in bf16,
 against the same model in fp32 on the CPU, through the functions the app calls.
 
 Where the package with the GGUF is not installed (a bare GPU machine), pass the GGUF file itself
@@ -16,14 +16,11 @@ from sw_core.loading import load
 from sw_core.metrics import perplexity
 from sw_core.metrics.impact import conditions, impact_rows
 
+from .shapes import as_lists
 from .timing import free, seconds, text_of
 
 EXPECTED = [Coord(11, 507, 1229), Coord(11, 507, 1487)]  # found on the CPU in fp32 (README, tests)
 PROMPT = "The capital of France is"
-
-
-def _coords(found) -> list[list[int]]:
-    return [[c.layer, c.row, c.col] for c in found.coords()]
 
 
 def table1(loaded, coords, text: str, tokens: int, quick: bool, device: str) -> dict:
@@ -51,7 +48,7 @@ def run(device: str, gguf: str | None, *, quick: bool, say=print) -> dict:
     say("detection (device, CPU)")
     det_s, found = seconds(lambda: find_super_weights(on_device), device)
     cpu_found = find_super_weights(reference)
-    result["detection"] = {"seconds": det_s, "device": _coords(found), "cpu_fp32": _coords(cpu_found),
+    result["detection"] = {"seconds": det_s, "device": as_lists(found.coords()), "cpu_fp32": as_lists(cpu_found.coords()),
                            "same_as_cpu": found.coords() == cpu_found.coords(),
                            "as_expected": found.coords() == EXPECTED}
 

@@ -39,6 +39,11 @@ UP_NORM = 4.0  # |up row col|: x[col] = silu(gate) * up reaches ~100 there, at a
 STRENGTH = 300.0  # the spike stands ~300x above the median layer maximum (detection needs 50x) and the residual
 
 
+def as_lists(coords) -> list[list[int]]:
+    """Coords as [layer, row, col] lists, for JSON."""
+    return [[c.layer, c.row, c.col] for c in coords]
+
+
 def build(shape: Shape, device: str, dtype: torch.dtype, seed: int = 0) -> Loaded:
     """A random Llama of `shape`, created directly on `device` in `dtype` (no CPU copy, no download)."""
     from transformers import LlamaConfig, LlamaForCausalLM

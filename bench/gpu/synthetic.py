@@ -1,4 +1,4 @@
-"""Part 2 of the check: a Llama-shaped model with a planted super weight, measured end to end.
+"""Part 1 of the check: a Llama-shaped model with a planted super weight, measured end to end.
 
 Each function measures one thing and returns a JSON-ready dict; `run` calls them in order.
 """
@@ -15,21 +15,21 @@ from sw_core.generate import stream_tokens
 from sw_core.quant import QuantSetting, quantized, super_weight_values
 from sw_core.scan import scan
 
-from .shapes import Shape, build, plant
+from .shapes import Shape, as_lists, build, plant
 from .timing import free, paired, peak_bytes, per_call, ratio, seconds, text_of
 
 
-def detection(loaded, at: Coord, device: str) -> tuple[dict, object]:
+def detection(loaded, at: Coord, device: str) -> dict:
     """find_super_weights on the default path; if a verification stage exists and rejects the
     plant of a random model, the run without it is reported too (marked as such)."""
     took, found = seconds(lambda: find_super_weights(loaded), device)
-    out = {"seconds": took, "found": [list(c.__dict__.values()) for c in found.coords()],
+    out = {"seconds": took, "found": as_lists(found.coords()),
            "exact": found.coords() == [at], "spike_ratio": found.max_spike_ratio, "path": "default"}
     if not out["exact"] and "verify" in inspect.signature(find_super_weights).parameters:
         took, found = seconds(lambda: find_super_weights(loaded, verify=False), device)
-        out.update(seconds_unverified=took, found_unverified=[list(c.__dict__.values()) for c in found.coords()],
+        out.update(seconds_unverified=took, found_unverified=as_lists(found.coords()),
                    exact_unverified=found.coords() == [at])
-    return out, found
+    return out
 
 
 def scan_vs_forward(loaded, text: str, device: str, repeats: int) -> dict:
@@ -119,21 +119,20 @@ def run(shape: Shape, device: str, dtype: torch.dtype, *, tokens: int, repeats: 
     result = {"shape": {k: v for k, v in shape.__dict__.items() if k != "plant"}, "device": device,
               "dtype": str(dtype).replace("torch.", ""), "build_s": took,
               "parameters": sum(p.numel() for p in loaded.model.parameters()),
-              "plant": {"coord": [shape.plant.layer, shape.plant.row, shape.plant.col],
+              "plant": {"coord": as_lists([shape.plant])[0],
                         **plant(loaded, shape.plant, DEFAULT_PROMPT)}}
-    text = text_of(loaded, tokens)
-    say("detection")
-    result["detection"], _ = detection(loaded, shape.plant, device)
-    say("scan vs forward")
-    result["scan_vs_forward"] = scan_vs_forward(loaded, text, device, repeats)
-    say("toggle and edited forward")
-    result["toggle"] = toggle_and_edited_forward(loaded, shape.plant, text, device, repeats)
-    say("RTN")
-    result["rtn"] = rtn(loaded, shape.plant, device)
-    say("bitsandbytes")
-    result["bitsandbytes"] = bitsandbytes(loaded, text, device, repeats)
-    say("generation")
-    result["generation"] = generation(loaded, shape.plant, device, new_tokens, repeats)
+    text, at = text_of(loaded, tokens), shape.plant
+    steps = {  # key -> what measures it, in order
+        "detection": lambda: detection(loaded, at, device),
+        "scan_vs_forward": lambda: scan_vs_forward(loaded, text, device, repeats),
+        "toggle": lambda: toggle_and_edited_forward(loaded, at, text, device, repeats),
+        "rtn": lambda: rtn(loaded, at, device),
+        "bitsandbytes": lambda: bitsandbytes(loaded, text, device, repeats),
+        "generation": lambda: generation(loaded, at, device, new_tokens, repeats),
+    }
+    for key, measure in steps.items():
+        say(key)
+        result[key] = measure()
     del loaded
     free(device)
     return result
