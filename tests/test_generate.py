@@ -1,5 +1,6 @@
 """sw_core.generate: greedy equals a plain argmax loop; edits stay in their own stream."""
 
+import copy
 import threading
 
 import pytest
@@ -9,7 +10,7 @@ from sw_core import edits
 from sw_core.edits import Coord, off
 from sw_core.errors import BadInput
 from sw_core.generate import compare, generate, stream, stream_side_by_side, stream_tokens
-from sw_core.tiny import tiny_model
+from sw_core.tiny import POSITIONS, plant_super_weight, tiny_model
 
 SUPER = off(Coord(11, 507, 1229), Coord(11, 507, 1487))
 PROMPT = "The capital of France is"
@@ -20,12 +21,14 @@ def tiny():
     return tiny_model("llama", layers=2, seed=1)
 
 
-def _greedy_without_cache(loaded, prompt, n, edit=None):
+def _greedy_without_cache(loaded, prompt, n, model=None):
+    """Reference: re-run the whole sequence at every step (no cache), plain argmax, no edit."""
+    model = model or loaded.model
     ids = loaded.encode(prompt)
     out = []
-    with torch.no_grad(), edits.applied(loaded, edit):
+    with torch.no_grad():
         for _ in range(n):
-            nxt = int(loaded.model(ids, use_cache=False).logits[0, -1].argmax())
+            nxt = int(model(ids, use_cache=False).logits[0, -1].argmax())
             out.append(nxt)
             ids = torch.cat([ids, torch.tensor([[nxt]])], dim=1)
     return out
@@ -39,10 +42,26 @@ def test_greedy_with_kv_cache_matches_full_recompute(tiny):
     assert tiny.tokenizer.decode(expected).startswith("".join(pieces))
 
 
+def test_edited_greedy_matches_a_direct_weight_edit_on_a_copy():
+    planted = tiny_model("llama", layers=2, seed=4)
+    coord = plant_super_weight(planted, layer=0, seed=4)
+    edited = copy.deepcopy(planted.model)  # no edit is active here, so its copied hooks do nothing
+    with torch.no_grad():
+        edited.get_submodule(planted.layers[coord.layer].name).weight[coord.row, coord.col] = 0.0
+    expected = _greedy_without_cache(planted, "abc", 10, model=edited)
+    assert expected != _greedy_without_cache(planted, "abc", 10)  # the edit changes the text
+    assert list(stream_tokens(planted, "abc", edit=off(coord), max_new_tokens=10, stop_at_eos=False)) == expected
+
+
 def test_bad_arguments_say_the_allowed_range(tiny):
-    for n in (0, -1, 2.5):
-        with pytest.raises(BadInput, match="at least 1"):
+    room = POSITIONS - len(tiny.encode("hi")[0])  # the context window left after the prompt
+    for n in (0, -1, room + 1, 10**9):
+        with pytest.raises(BadInput, match=f"{n:,} new tokens asked for; allowed: 1 to {room:,}"):
             stream(tiny, "hi", max_new_tokens=n)
+    with pytest.raises(BadInput, match="whole number"):
+        stream(tiny, "hi", max_new_tokens=2.5)
+    with pytest.raises(BadInput, match="no room left"):
+        stream(tiny, "x" * POSITIONS)
     with pytest.raises(BadInput, match="empty"):
         stream(tiny, "   ")
     with pytest.raises(BadInput, match="temperature"):
@@ -55,12 +74,40 @@ def test_bad_arguments_say_the_allowed_range(tiny):
         stream(tiny, "hi", edit=off(Coord(99, 0, 0)))
 
 
+def test_no_web_server_caps_here(tiny, monkeypatch):
+    """Request caps (SW_MAX_*) are the app's and the CLI's to enforce, not the library's."""
+    monkeypatch.setenv("SW_PUBLIC", "1")
+    monkeypatch.setenv("SW_MAX_NEW_TOKENS", "2")
+    monkeypatch.setenv("SW_MAX_PROMPT_CHARS", "3")
+    assert len(list(stream_tokens(tiny, "hello", max_new_tokens=5, stop_at_eos=False))) == 5
+
+
+def test_an_error_inside_generation_reaches_the_reader(tiny):
+    class Boom(Exception):
+        pass
+
+    def boom(module, inputs, output):
+        raise Boom("hook failed")
+
+    handle = tiny.layers[0].module.register_forward_hook(boom)
+    try:
+        with pytest.raises(Boom, match="hook failed"):
+            list(stream_tokens(tiny, "hi", max_new_tokens=3))
+    finally:
+        handle.remove()
+    assert len(list(stream_tokens(tiny, "hi", max_new_tokens=3, stop_at_eos=False))) == 3
+
+
 def test_sampling_is_reproducible_with_a_seed(tiny):
     a = generate(tiny, "abc", max_new_tokens=16, temperature=1.0, top_p=0.9, seed=3, stop_at_eos=False)
     b = generate(tiny, "abc", max_new_tokens=16, temperature=1.0, top_p=0.9, seed=3, stop_at_eos=False)
     others = {generate(tiny, "abc", max_new_tokens=16, temperature=1.0, seed=s, stop_at_eos=False) for s in range(4, 8)}
     assert a == b
     assert len(others | {a}) > 1
+    # Side by side the two streams sample concurrently: each keeps its own seeded generator.
+    both = compare({"x": (tiny, None), "y": (tiny, None)}, "abc", max_new_tokens=16, temperature=1.0, top_p=0.9,
+                   seed=3, stop_at_eos=False)
+    assert both == {"x": a, "y": a}
 
 
 def test_side_by_side_streams_do_not_see_each_others_edit(embedded, digest):
@@ -108,3 +155,14 @@ def test_concurrent_threads_keep_their_own_edits(embedded):
 def test_chat_mode_uses_the_template(embedded):
     text = generate(embedded, "What is the capital of France?", max_new_tokens=12, chat=True)
     assert "Paris" in text
+
+
+def test_bench_case_compares_with_plain_transformers_generate():
+    from sw_core.bench.cases_generate import generate_cases
+    from sw_core.bench.context import BenchContext
+
+    loaded = tiny_model("llama", layers=2, seed=2)
+    (result,) = generate_cases(BenchContext(loaded, quick=True, repeats=1))
+    assert result.name == "generate_vs_hf" and result.unit == "tokens/s"
+    assert result.extra["same_tokens"]  # both sides made the same greedy tokens
+    assert result.value > 0 and result.baseline > 0

@@ -27,6 +27,7 @@ def _groups():
         ("metrics", "sw_core.bench.cases_metrics", "perplexity_cases"),
         ("loading", "sw_core.bench.cases_loading", "ready_cases"),
         ("quant", "sw_core.bench.cases_quant", "quant_cases"),
+        ("generate", "sw_core.bench.cases_generate", "generate_cases"),
     ]
 
 
