@@ -11,8 +11,8 @@ The recipe, per prompt (each default and how it was chosen: docs/detection.md):
    ordinary weights that share a super weight's massive input column (they show once that weight
    is off, in a rescan) are not. The guard applies on every scan. Spikes in a band below the threshold (from `weak` x the
    threshold) and spikes dropped by the guard are reported as `weak_spikes`, with their ratio.
-3. Creation or cancellation, judged on signed values: a spike of the opposite sign to the
-   residual stream it is added to works against it. Such a spike is *cancelling* only if it
+3. Creation or cancellation, judged on signed values: a spike of the opposite sign to a residual
+   stream value of at least a tenth of its own size works against it. Such a spike is *cancelling* only if it
    shrinks substantially (to `cancel_shrink` of its size or less) once the super weights found
    elsewhere are off; otherwise it is decomposed like any creating spike (an independent super
    weight of opposite sign in a later layer is a super weight).
@@ -48,7 +48,8 @@ DEFAULT_MAX_ITERATIONS = 8  # scans per prompt; the paper saw at most 6 super we
 DEFAULT_RELATIVE = 0.1  # spikes under 10% of the strongest are followed only when far above typical
 DEFAULT_FAR = 1000.0  # ... i.e. at least 1000 x the typical layer's max
 DEFAULT_WEAK = 0.5  # "weak spike" band: from 0.5 x the threshold up to it
-DEFAULT_CANCEL_SHRINK = 0.75  # cancelling: at most 75% of its size once the super weights are off
+DEFAULT_CANCEL_SHRINK = 0.9  # cancelling: it loses at least 10% of its size once the super weights are off
+OPPOSED_FRACTION = 0.1  # a spike opposes a residual value of at least a tenth of its own size
 TYPICAL_QUANTILE = 0.75  # typical max: the median of the lowest 75% of the layers' maxima
 
 VERDICT_SUPER = "super weight"
@@ -175,8 +176,11 @@ def spike_ratios(s: Scan) -> list[float]:
 
 
 def opposes(stats: LayerStats) -> bool:
-    """The spike has the opposite sign to the residual stream it is added to (signed, not |.|)."""
-    return stats.resid_before is not None and stats.out_value * stats.resid_before < 0
+    """The spike works against the residual stream it is added to, judged on signed values: the
+    opposite sign to a residual value of at least OPPOSED_FRACTION of its own size (a residual
+    of +100 hit by -300 is opposed, though |residual| grows; one of -2 hit by +23,000 is not)."""
+    rb = stats.resid_before
+    return rb is not None and stats.out_value * rb < 0 and abs(rb) >= OPPOSED_FRACTION * abs(stats.out_value)
 
 
 def decompose(loaded, stats: LayerStats, zeroed: set[Coord] = frozenset()) -> list[tuple[int, float, float]]:
