@@ -12,19 +12,14 @@ def detect_cases(ctx):
     loaded = ctx.loaded
     prompt = ctx.prompt()
     ids = loaded.encode(prompt)
-    found = {}
+    runs = []
 
     def detect():
-        found["d"] = find_super_weights(loaded, prompt)
+        runs.append(find_super_weights(loaded, prompt))
         ctx.sync()
 
-    def forward():
-        with torch.no_grad():
-            loaded.model(input_ids=ids, use_cache=False)
-        ctx.sync()
-
-    det_t, fwd_t = paired_median_seconds(detect, forward, ctx.repeats)
-    d = found["d"]
+    det_t, fwd_t = paired_median_seconds(detect, lambda: plain_forward(ctx, ids), ctx.repeats)
+    d = runs[-1]
     groups = len({(w.activation.layer, w.activation.channel) for w in d.candidates()})
     return [timed_result(
         "detect_verified_vs_forward", det_t, fwd_t, unit="s", goal=Goal("ratio", "<=", 6.0),
@@ -35,3 +30,9 @@ def detect_cases(ctx):
         extra={"scans": d.iterations, "groups": groups, "verified": len(d.super_weights),
                "activation_sources": len(d.activation_sources)},
     )]
+
+
+@torch.no_grad()
+def plain_forward(ctx, ids) -> None:
+    ctx.loaded.model(input_ids=ids, use_cache=False)
+    ctx.sync()
