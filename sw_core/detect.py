@@ -78,6 +78,7 @@ class SuperWeight:
     iteration: int = 0  # 0: found in the unedited model; k: after turning off what was found before
     verdict: str = VERDICT_UNVERIFIED  # "super weight" | "activation source" | "unverified"
     impact: "Impact | None" = None  # its group's perplexity check (sw_core.verify)
+    alone: dict | None = None  # this weight removed alone: ppl_ratio, control_ratio (groups of one, or each=True)
 
     @property
     def coord(self) -> Coord:
@@ -372,13 +373,13 @@ def find_super_weights(loaded, prompts: str | list[str] | None = None, *, thresh
                        relative: float = DEFAULT_RELATIVE, far: float = DEFAULT_FAR, weak: float = DEFAULT_WEAK,
                        cancel_shrink: float = DEFAULT_CANCEL_SHRINK, add_bos: bool | None = None,
                        verify: bool = True, verify_text: str | None = None, verify_tokens: int | None = None,
-                       min_impact: float | None = None, progress=None) -> Detection:
+                       min_impact: float | None = None, each: bool = False, progress=None) -> Detection:
     """Super weights of `loaded` found from `prompts` (default: the paper's prompt), verified.
 
     Each prompt is analysed on its own; a coordinate found by several prompts is reported once,
     with every prompt that found it. progress(done, total) is called after each prompt.
     verify=False skips step 6: every candidate is then in `super_weights`, marked "unverified".
-    verify_text / verify_tokens / min_impact: see `sw_core.verify.verify_groups`.
+    verify_text / verify_tokens / min_impact / each: see `sw_core.verify.verify_groups`.
     """
     rules = Rules(threshold, share, max_iterations, relative, far, weak, cancel_shrink).check()
     prompts = _normalise_prompts(prompts)
@@ -399,7 +400,7 @@ def find_super_weights(loaded, prompts: str | list[str] | None = None, *, thresh
     if verify and candidates:
         from .verify import verify_groups
 
-        verify_groups(loaded, candidates, text=verify_text, tokens=verify_tokens, min_impact=min_impact)
+        verify_groups(loaded, candidates, text=verify_text, tokens=verify_tokens, min_impact=min_impact, each=each)
         sources = [w for w in candidates if w.verdict == VERDICT_SOURCE]
         candidates = [w for w in candidates if w.verdict == VERDICT_SUPER]
     return Detection(

@@ -6,7 +6,7 @@ condition) the perplexity is measured three ways: unedited, with the group remov
 control removed: as many of the largest other weights of the same matrix (the paper's "Prune
 Non-SW", at the group's size). The group is a **super weight** group when
 
-    ppl_ratio >= min_impact  and  ppl_ratio >= min_impact x control_ratio
+    ppl_ratio >= min_impact  and  ppl_ratio >= min_impact x control_ratio   (min_impact = 1.5)
 
 (removing it at least multiplies the perplexity by `min_impact`, and by `min_impact` more than
 removing the same number of the largest other weights does); otherwise it is an **activation
@@ -50,8 +50,12 @@ def default_text(tokens: int = DEFAULT_TOKENS) -> str:
 
 
 def verify_groups(loaded, weights, *, text: str | None = None, tokens: int | None = None,
-                  min_impact: float | None = None) -> dict[tuple[int, int], Impact]:
-    """Set `verdict` and `impact` on every SuperWeight of `weights`; returns (layer, channel) -> Impact."""
+                  min_impact: float | None = None, each: bool = False) -> dict[tuple[int, int], Impact]:
+    """Set `verdict` and `impact` on every SuperWeight of `weights`; returns (layer, channel) -> Impact.
+
+    each=True also measures every weight of a group of several alone (`SuperWeight.alone`), against
+    a control of the one largest other weight of its matrix: 2 more passes per group, 1 per weight.
+    """
     from .detect import VERDICT_SOURCE, VERDICT_SUPER
 
     tokens = DEFAULT_TOKENS if tokens is None else tokens
@@ -82,6 +86,11 @@ def verify_groups(loaded, weights, *, text: str | None = None, tokens: int | Non
                         [[c.layer, c.row, c.col] for c in control], label, tokens, min_impact)
         for w in members:
             w.impact, w.verdict = impact, VERDICT_SUPER if ok else VERDICT_SOURCE
+            w.alone = {"ppl_ratio": ratio, "control_ratio": control_ratio} if len(coords) == 1 else None
+        if each and len(coords) > 1:
+            one = ppl(off(*control_coords(loaded, coords[:1], every))) / base
+            for w in members:
+                w.alone = {"ppl_ratio": ppl(off(w.coord)) / base, "control_ratio": one}
         out[key] = impact
     return out
 

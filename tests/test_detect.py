@@ -125,3 +125,12 @@ def test_cli_detect_no_verify_marks_the_result_unverified(tmp_path, capsys):
     data = json.loads(out.read_text())
     assert data["verified"] is False and len(data["super_weights"]) == 2
     assert all(w["verdict"] == "unverified" and w["impact"] is None for w in data["super_weights"])
+
+
+def test_each_weight_of_a_group_is_measured_alone(embedded):
+    d = find_super_weights(embedded, each=True, verify_tokens=64)
+    first, second = d.super_weights
+    # [507, 1229] alone already breaks the model; [507, 1487] alone much less (README: Table 1).
+    assert first.alone["ppl_ratio"] > 2 * second.alone["ppl_ratio"] > 1
+    assert first.alone["control_ratio"] == second.alone["control_ratio"] < 1.1
+    assert first.impact.ppl_ratio > first.alone["ppl_ratio"]  # the pair matters more than either

@@ -27,6 +27,8 @@ def add_arguments(p) -> None:
                    help=f"tokens of shipped text for the perplexity check (default {DEFAULT_TOKENS})")
     p.add_argument("--min-impact", type=float, default=DEFAULT_MIN_IMPACT,
                    help=f"a super weight group multiplies perplexity by at least this, and this x the control (default {DEFAULT_MIN_IMPACT:g})")
+    p.add_argument("--each", action="store_true",
+                   help="also measure each weight of a group alone (2 more perplexity passes per group, 1 per weight)")
     p.add_argument("--json", metavar="FILE", help="also write the detection as JSON")
 
 
@@ -34,7 +36,7 @@ def run(args) -> int:
     loaded = load_from_args(args)
     d = find_super_weights(loaded, args.prompt, threshold=args.threshold, share=args.share, relative=args.relative,
                            far=args.far, max_iterations=args.max_iterations, verify=not args.no_verify,
-                           verify_tokens=args.verify_tokens, min_impact=args.min_impact,
+                           verify_tokens=args.verify_tokens, min_impact=args.min_impact, each=args.each,
                            progress=lambda done, total: progress(f"prompt {done}/{total} scanned"))
     state = "verified" if d.verified else "NOT verified (--no-verify)"
     print(f"{d.model}: {len(d.super_weights)} super weight(s), {len(d.activation_sources)} activation source(s), "
@@ -67,5 +69,5 @@ def _row(w) -> dict:
         "spike": w.activation.value, "channel": w.activation.channel, "token": w.activation.token,
         "ratio": w.spike_ratio, "share": w.share,
         "ppl x (removed)": "-" if i is None else i.ppl_ratio, "ppl x (control)": "-" if i is None else i.control_ratio,
-        "prompts": len(w.prompts),
+        "ppl x (alone)": "-" if w.alone is None else w.alone["ppl_ratio"], "prompts": len(w.prompts),
     }
