@@ -134,3 +134,13 @@ def test_each_weight_of_a_group_is_measured_alone(embedded):
     assert first.alone["ppl_ratio"] > 2 * second.alone["ppl_ratio"] > 1
     assert first.alone["control_ratio"] == second.alone["control_ratio"] < 1.1
     assert first.impact.ppl_ratio > first.alone["ppl_ratio"]  # the pair matters more than either
+
+
+def test_an_opposing_spike_that_does_not_shrink_enough_is_decomposed(embedded):
+    # Layer 28 keeps 64% of its size with the super weights off, layer 29 24%: asking for a
+    # shrink to 50% turns 28 into a creating spike (decomposed), while 29 stays cancelling.
+    d = find_super_weights(embedded, cancel_shrink=0.5, verify=False)
+    assert {s.layer: s.label for s in d.late_spikes} == {29: "late cancelling"}
+    late = [w for w in d.super_weights if w.layer == 28]
+    assert late and all(w.row == 507 and w.activation.value < 0 for w in late)
+    assert [w.coord for w in d.super_weights if w.layer == 11] == [Coord(11, 507, 1229), Coord(11, 507, 1487)]
