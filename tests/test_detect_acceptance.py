@@ -116,3 +116,13 @@ def test_removing_the_found_weights_removes_the_spike():
     before = scan(loaded, PROMPT).layers[coord.layer].out_max
     after = scan(loaded, PROMPT, edit=off(coord)).layers[coord.layer].out_max
     assert after < 0.01 * before
+
+
+def test_an_independent_plant_of_opposite_sign_on_the_same_channel_is_a_super_weight():
+    loaded = tiny_model("llama", layers=6, seed=0)
+    first = plant_super_weight(loaded, layer=1, row=10, col=20, weight=100.0, seed=0)
+    later = plant_super_weight(loaded, layer=4, row=10, col=40, weight=-100.0, seed=0)
+    teach_head(loaded, TEXT)
+    d = detect(loaded)
+    assert d.coords() == [first, later] and d.late_spikes == []
+    assert d.super_weights[1].activation.value < 0 < d.super_weights[1].impact.ppl_ratio - 1.5
