@@ -34,6 +34,7 @@ from __future__ import annotations
 import math
 import statistics
 from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING
 
 import torch
 
@@ -51,6 +52,9 @@ DEFAULT_WEAK = 0.5  # "weak spike" band: from 0.5 x the threshold up to it
 DEFAULT_CANCEL_SHRINK = 0.9  # cancelling: it loses at least 10% of its size once the super weights are off
 OPPOSED_FRACTION = 0.1  # a spike opposes a residual value of at least a tenth of its own size
 TYPICAL_QUANTILE = 0.75  # typical max: the median of the lowest 75% of the layers' maxima
+
+if TYPE_CHECKING:
+    from .verify import Impact
 
 VERDICT_SUPER = "super weight"
 VERDICT_SOURCE = "activation source"
@@ -427,6 +431,3 @@ def _merge(into: dict, items, prompt: str) -> None:
             into[key].prompts.append(prompt)
         else:
             into[key] = item
-
-
-from .verify import Impact  # noqa: E402  (the annotation of SuperWeight.impact)
