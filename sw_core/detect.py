@@ -1,30 +1,40 @@
-"""Find super weights data-free, from forward passes only (Yu et al. 2024, Sec. 3.1).
+"""Find super weights data-free, then check that the model depends on them (Yu et al. 2024, Sec. 3.1).
 
-The recipe, per prompt:
+The recipe, per prompt (each default and how it was chosen: docs/detection.md):
 1. Scan (`sw_core.scan`): per layer, the largest |output| of the down projection. A layer *spikes*
-   when that maximum stands `threshold` times above the median of the per-layer maxima (a robust
-   rule: no fixed magnitude, no layer range, it scales with the model). Spikes below `relative`
-   of the largest one are minor (a one-token prompt has a low median, so precursors on the way
-   to the super activation would pass the ratio alone) and are not followed.
-2. Tell creation from cancellation by the residual stream at the spike's token and channel: a
-   layer that creates a super activation makes |residual[channel]| grow; the late layers that
-   cancel it (opposite sign on the same channel) make it shrink. Cancelling spikes are reported
-   as `late_spikes`, never as super weights.
-3. Decompose each creating spike: y[row] = sum_j W[row, j] * x[j] at the spike token. Every weight
-   whose contribution carries at least `share` of y[row] is a super weight [row, col].
-4. Turn those weights off (a hook edit: the shared weights are never written), rescan, and repeat
+   when that maximum stands `threshold` times above the typical layer's maximum. The typical
+   maximum is the median of the lowest three quarters of the layers' maxima, so it stays an
+   ordinary layer's even when half of the layers spike on one channel.
+2. A spike is *followed* when it is also not small next to the strongest spike of the unedited
+   model (at least `relative` of it), or, in the unedited model, when it stands far above the
+   typical layer (`far` x): a second, weaker super weight in another layer is followed, while the
+   ordinary weights that share a super weight's massive input column (they show once that weight
+   is off, in a rescan) are not. The guard applies on every scan. Spikes in a band below the threshold (from `weak` x the
+   threshold) and spikes dropped by the guard are reported as `weak_spikes`, with their ratio.
+3. Creation or cancellation, judged on signed values: a spike of the opposite sign to a residual
+   stream value of at least a tenth of its own size works against it. Such a spike is *cancelling* only if it
+   shrinks substantially (to `cancel_shrink` of its size or less) once the super weights found
+   elsewhere are off; otherwise it is decomposed like any creating spike (an independent super
+   weight of opposite sign in a later layer is a super weight).
+4. Decompose each creating spike: y[row] = sum_j W[row, j] * x[j] at the spike token. Every weight
+   whose contribution carries at least `share` of y[row] is a candidate [row, col].
+5. Turn the candidates off (a hook edit: the shared weights are never written), rescan, and repeat
    on the layers that created a spike in the unedited model: a second channel hidden behind the
    first, or a partner weight, shows up then. Spikes that only appear once the model is damaged
-   are consequences, not causes, and are not followed. Stop when nothing new is found or after
-   `max_iterations`.
-
-A model without a spike gets an empty list and its largest spike ratio as evidence.
+   are consequences, not causes, and are not followed. At most `max_iterations` scans per prompt.
+6. Verify (`sw_core.verify`): the candidates that feed one super activation (layer, channel) form
+   a group; the group is removed, and a control of as many of the largest other weights of that
+   matrix, on a short shipped text. A group the model depends on is a super weight; a group whose
+   removal hurts no more than the control is an *activation source*: it creates a massive
+   activation, but the model does not need it.
 """
 
 from __future__ import annotations
 
+import math
 import statistics
 from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING
 
 import torch
 
@@ -33,10 +43,22 @@ from .errors import BadInput
 from .scan import LayerStats, Scan, scan
 
 DEFAULT_PROMPT = "Apple Inc. is a worldwide tech company."  # the paper's detection prompt
-DEFAULT_THRESHOLD = 50.0  # spike: layer max |out| >= 50 x the median over layers
+DEFAULT_THRESHOLD = 50.0  # spike: layer max |out| >= 50 x the typical layer's max
 DEFAULT_SHARE = 0.1  # a super weight carries >= 10% of the spike
-DEFAULT_MAX_ITERATIONS = 8  # the paper saw at most 6 super weights per model
-DEFAULT_RELATIVE = 0.05  # spikes under 5% of the largest are minor
+DEFAULT_MAX_ITERATIONS = 8  # scans per prompt; the paper saw at most 6 super weights per model
+DEFAULT_RELATIVE = 0.1  # spikes under 10% of the strongest are followed only when far above typical
+DEFAULT_FAR = 1000.0  # ... i.e. at least 1000 x the typical layer's max
+DEFAULT_WEAK = 0.5  # "weak spike" band: from 0.5 x the threshold up to it
+DEFAULT_CANCEL_SHRINK = 0.9  # cancelling: it loses at least 10% of its size once the super weights are off
+OPPOSED_FRACTION = 0.1  # a spike opposes a residual value of at least a tenth of its own size
+TYPICAL_QUANTILE = 0.75  # typical max: the median of the lowest 75% of the layers' maxima
+
+if TYPE_CHECKING:
+    from .verify import Impact
+
+VERDICT_SUPER = "super weight"
+VERDICT_SOURCE = "activation source"
+VERDICT_UNVERIFIED = "unverified"
 
 
 @dataclass
@@ -56,8 +78,11 @@ class SuperWeight:
     share: float  # its contribution W[row, col] * x[col] over y[row] at the spike
     activation: SuperActivation
     prompts: list[str] = field(default_factory=list)  # the prompts that found it
-    spike_ratio: float = 0.0  # the layer's max |out| over the median of the layers' maxima
+    spike_ratio: float = 0.0  # the layer's max |out| over the typical layer's max
     iteration: int = 0  # 0: found in the unedited model; k: after turning off what was found before
+    verdict: str = VERDICT_UNVERIFIED  # "super weight" | "activation source" | "unverified"
+    impact: "Impact | None" = None  # its group's perplexity check (sw_core.verify)
+    alone: dict | None = None  # this weight removed alone: ppl_ratio, control_ratio (groups of one, or each=True)
 
     @property
     def coord(self) -> Coord:
@@ -73,17 +98,31 @@ class LateSpike:
     token: int
     value: float
     ratio: float
-    label: str  # "late cancelling" | "cancelling" | "spread (no single weight)"
+    label: str  # "late cancelling" | "cancelling" | "spread (no single weight)" | "opposing (not checked)"
     resid_before: float | None = None
     resid_after: float | None = None
     ratio_without_super_weights: float | None = None  # the same layer's ratio with them turned off
+    prompts: list[str] = field(default_factory=list)
+    shrink: float | None = None  # its max |out| with the super weights off / without them off
+
+
+@dataclass
+class WeakSpike:
+    """A spike that was left out, and why: a reader sees how close it came."""
+
+    layer: int
+    channel: int
+    token: int
+    value: float
+    ratio: float
+    reason: str  # "below threshold" | "small next to the strongest"
     prompts: list[str] = field(default_factory=list)
 
 
 @dataclass
 class Detection:
     model: str
-    super_weights: list[SuperWeight]
+    super_weights: list[SuperWeight]  # verified ones (all candidates when verified is False)
     late_spikes: list[LateSpike]
     max_spike_ratio: float  # the evidence when nothing is found
     threshold: float
@@ -91,6 +130,10 @@ class Detection:
     prompts: list[str]
     share: float = DEFAULT_SHARE
     relative: float = DEFAULT_RELATIVE
+    activation_sources: list[SuperWeight] = field(default_factory=list)  # candidates the model does not need
+    weak_spikes: list[WeakSpike] = field(default_factory=list)
+    verified: bool = False  # False: the impact check was skipped (verify=False)
+    far: float = DEFAULT_FAR
 
     @property
     def found(self) -> bool:
@@ -98,6 +141,10 @@ class Detection:
 
     def coords(self) -> list[Coord]:
         return [w.coord for w in self.super_weights]
+
+    def candidates(self) -> list[SuperWeight]:
+        """Every weight the spike rules found, verified or not."""
+        return sorted(self.super_weights + self.activation_sources, key=lambda w: (w.layer, w.iteration, -w.share))
 
     def super_activations(self) -> list[SuperActivation]:
         seen, out = set(), []
@@ -109,8 +156,10 @@ class Detection:
         return out
 
     def restore_pins(self) -> list[ActivationPin]:
-        """One pin per super activation, keeping its original value (the paper's "+SA")."""
-        return [ActivationPin(a.layer, a.channel, a.token, None) for a in self.super_activations()]
+        """Pins that keep each super activation (the paper's "+SA"), from `sw_core.restore`."""
+        from .restore import pins
+
+        return pins((a.layer, a.channel, a.token, a.value) for a in self.super_activations())
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -118,10 +167,25 @@ class Detection:
         return d
 
 
+def typical_max(maxima: list[float]) -> float:
+    """The median of the lowest TYPICAL_QUANTILE of the layers' maxima: an ordinary layer's max as
+    long as at most half of the layers spike (they fill at most a third of that lower part)."""
+    lowest = sorted(maxima)[: max(1, math.ceil(TYPICAL_QUANTILE * len(maxima)))]
+    return statistics.median(lowest)
+
+
 def spike_ratios(s: Scan) -> list[float]:
-    """Each layer's max |out| over the median of all layers' maxima."""
-    med = statistics.median(s.out_maxima())
-    return [m / med if med > 0 else float("inf") for m in s.out_maxima()]
+    """Each layer's max |out| over the typical layer's max."""
+    typ = typical_max(s.out_maxima())
+    return [m / typ if typ > 0 else float("inf") for m in s.out_maxima()]
+
+
+def opposes(stats: LayerStats) -> bool:
+    """The spike works against the residual stream it is added to, judged on signed values: the
+    opposite sign to a residual value of at least OPPOSED_FRACTION of its own size (a residual
+    of +100 hit by -300 is opposed, though |residual| grows; one of -2 hit by +23,000 is not)."""
+    rb = stats.resid_before
+    return rb is not None and stats.out_value * rb < 0 and abs(rb) >= OPPOSED_FRACTION * abs(stats.out_value)
 
 
 def decompose(loaded, stats: LayerStats, zeroed: set[Coord] = frozenset()) -> list[tuple[int, float, float]]:
@@ -145,15 +209,42 @@ def decompose(loaded, stats: LayerStats, zeroed: set[Coord] = frozenset()) -> li
     return [(int(j), float(w[j]), float(contrib[j]) / total) for j in order]
 
 
-def _check_args(threshold, share, max_iterations, relative=DEFAULT_RELATIVE):
-    if not 0 <= relative <= 1:
-        raise BadInput(f"relative {relative} must be in [0, 1]: the smallest spike followed, as a fraction of the largest; try {DEFAULT_RELATIVE:g}.")
-    if not threshold > 1:
-        raise BadInput(f"threshold {threshold} must be above 1 (a spike stands above the typical layer); try {DEFAULT_THRESHOLD:g}.")
-    if not 0 < share <= 1:
-        raise BadInput(f"share {share} must be in (0, 1]: the fraction of the spike one weight carries; try {DEFAULT_SHARE:g}.")
-    if max_iterations < 1:
-        raise BadInput(f"max_iterations {max_iterations} must be at least 1.")
+@dataclass(frozen=True)
+class Rules:
+    """The spike rules' parameters (see the module docstring)."""
+
+    threshold: float = DEFAULT_THRESHOLD
+    share: float = DEFAULT_SHARE
+    max_iterations: int = DEFAULT_MAX_ITERATIONS
+    relative: float = DEFAULT_RELATIVE
+    far: float = DEFAULT_FAR
+    weak: float = DEFAULT_WEAK
+    cancel_shrink: float = DEFAULT_CANCEL_SHRINK
+
+    def check(self) -> "Rules":
+        if not 0 <= self.relative <= 1:
+            raise BadInput(f"relative {self.relative} must be in [0, 1]: the smallest spike followed, as a fraction of the largest; try {DEFAULT_RELATIVE:g}.")
+        if not self.threshold > 1:
+            raise BadInput(f"threshold {self.threshold} must be above 1 (a spike stands above the typical layer); try {DEFAULT_THRESHOLD:g}.")
+        if not 0 < self.share <= 1:
+            raise BadInput(f"share {self.share} must be in (0, 1]: the fraction of the spike one weight carries; try {DEFAULT_SHARE:g}.")
+        if not isinstance(self.max_iterations, int) or self.max_iterations < 1:
+            raise BadInput(f"max_iterations {self.max_iterations} must be a whole number, at least 1.")
+        if not self.far >= self.threshold:
+            raise BadInput(f"far {self.far} must be at least the threshold ({self.threshold:g}); try {DEFAULT_FAR:g}.")
+        if not 0 < self.weak <= 1:
+            raise BadInput(f"weak {self.weak} must be in (0, 1]: the weak-spike band starts at weak x threshold; try {DEFAULT_WEAK:g}.")
+        if not 0 < self.cancel_shrink < 1:
+            raise BadInput(f"cancel_shrink {self.cancel_shrink} must be in (0, 1); try {DEFAULT_CANCEL_SHRINK:g}.")
+        return self
+
+    def followed(self, stats: LayerStats, ratio: float, strongest: float, unedited: bool = True) -> bool:
+        """A spike worth decomposing. The `far` exception holds in the unedited model only: in a
+        rescan, the ordinary weights of a removed super weight's input column multiply the same
+        massive input and can stand far above typical, yet they are tiny next to the strongest."""
+        if ratio < self.threshold:
+            return False
+        return stats.out_max >= self.relative * strongest or (unedited and ratio >= self.far)
 
 
 def _normalise_prompts(prompts) -> list[str]:
@@ -171,112 +262,172 @@ def _normalise_prompts(prompts) -> list[str]:
 class _PromptResult:
     weights: list[SuperWeight]
     late: list[LateSpike]
+    weak: list[WeakSpike]
     max_ratio: float
     scans: int
 
 
 def detect_in_prompt(loaded, prompt: str, *, threshold=DEFAULT_THRESHOLD, share=DEFAULT_SHARE,
-                     max_iterations=DEFAULT_MAX_ITERATIONS, relative=DEFAULT_RELATIVE,
+                     max_iterations=DEFAULT_MAX_ITERATIONS, relative=DEFAULT_RELATIVE, far=DEFAULT_FAR,
+                     weak=DEFAULT_WEAK, cancel_shrink=DEFAULT_CANCEL_SHRINK,
                      add_bos: bool | None = None) -> _PromptResult:
-    """The iterative recipe on one prompt (see the module docstring)."""
-    _check_args(threshold, share, max_iterations, relative)
-    first = scan(loaded, prompt, add_bos=add_bos, keep_rows=True)
-    ratios = spike_ratios(first)
-    largest = max(first.out_maxima())
-    spikes = [s for s, r in zip(first.layers, ratios) if r >= threshold and s.out_max >= relative * largest]
-    creating = {s.layer for s in spikes if s.grows_residual is not False}
-    weights: list[SuperWeight] = []
-    found: set[Coord] = set()
-    spread: dict[int, LayerStats] = {}
-    current, current_ratios, scans = first, ratios, 1
-    for it in range(max_iterations):
+    """The spike rules on one prompt (steps 1-5 of the module docstring); nothing is verified here."""
+    rules = Rules(threshold, share, max_iterations, relative, far, weak, cancel_shrink).check()
+    return _Search(loaded, prompt, rules, add_bos).run()
+
+
+class _Search:
+    """Steps 1-5 on one prompt: the state shared by the iterations."""
+
+    def __init__(self, loaded, prompt, rules: Rules, add_bos):
+        self.loaded, self.prompt, self.rules, self.add_bos = loaded, prompt, rules, add_bos
+        self.first = scan(loaded, prompt, add_bos=add_bos, keep_rows=True)
+        self.ratios = spike_ratios(self.first)
+        self.strongest = max(self.first.out_maxima())
+        self.weights: list[SuperWeight] = []
+        self.found: set[Coord] = set()
+        self.spread: dict[int, tuple[LayerStats, float]] = {}
+        self.late: list[LateSpike] = []
+        self.scans = 1
+
+    def run(self) -> _PromptResult:
+        r = self.rules
+        spikes = [s for s, q in zip(self.first.layers, self.ratios) if r.followed(s, q, self.strongest)]
+        opposing = sorted(s.layer for s in spikes if opposes(s))
+        creating = sorted(s.layer for s in spikes if not opposes(s))
+        new = self._decompose(creating, self.first, self.ratios, 0)
+        if not new and opposing:  # nothing to turn off: they cannot be reactions to a super weight
+            creating, new = sorted(creating + opposing), self._decompose(opposing, self.first, self.ratios, 0)
+            opposing = []
+        current, ratios = self.first, self.ratios
+        for it in range(1, r.max_iterations + 1):
+            self._keep(new)
+            if not new or self.scans == r.max_iterations:  # the bound: no rescan whose result is unused
+                break
+            current = scan(self.loaded, self.prompt, add_bos=self.add_bos, edit=off(*sorted(self.found, key=_key)),
+                           keep_rows=True)
+            ratios, self.scans = spike_ratios(current), self.scans + 1
+            independent = self._judge(opposing, current, ratios)
+            opposing = []
+            followed = [l for l in creating if r.followed(current.layers[l], ratios[l], self.strongest, unedited=False)]
+            new = self._decompose(followed, current, ratios, it)
+            new += self._decompose(independent, self.first, self.ratios, it)  # as in the unedited model
+            creating = sorted(set(creating) | set(independent))
+        for layer in opposing:  # one scan only: nothing could be checked
+            self.late.append(self._late(layer, "opposing (not checked)", None, None))
+        for layer, (s, q) in self.spread.items():
+            self.late.append(self._late(layer, "spread (no single weight)", ratios[layer] if current is not self.first else None, None))
+        return _PromptResult(self.weights, sorted(self.late, key=lambda s: s.layer), self._weak(), max(self.ratios), self.scans)
+
+    def _decompose(self, layers, current: Scan, ratios, it: int) -> list[SuperWeight]:
         new = []
-        for layer in sorted(creating):
-            s, r = current.layers[layer], current_ratios[layer]
-            if r < threshold or s.grows_residual is False:
-                continue
-            parts = [(col, v, sh) for col, v, sh in decompose(loaded, s, found) if sh >= share]
+        for layer in layers:
+            s = current.layers[layer]
+            parts = [(col, v, sh) for col, v, sh in decompose(self.loaded, s, self.found) if sh >= self.rules.share]
             if not parts and it == 0:
-                spread[layer] = s
+                self.spread[layer] = (s, ratios[layer])
             act = SuperActivation(layer, s.out_channel, s.out_token, s.out_value)
             for col, v, sh in parts:
                 c = Coord(layer, s.out_channel, col)
-                if c not in found:
-                    new.append(SuperWeight(layer, c.row, c.col, v, sh, act, [prompt], r, it))
-        weights.extend(new)
-        found.update(w.coord for w in new)
-        if not new or it + 1 == max_iterations:  # the bound: no rescan whose result is unused
-            break
-        current = scan(loaded, prompt, add_bos=add_bos, edit=off(*sorted(found, key=_key)), keep_rows=True)
-        current_ratios, scans = spike_ratios(current), scans + 1
-    late = _late_spikes(first, ratios, spikes, creating, spread, weights,
-                        current_ratios if current is not first else None, prompt)
-    return _PromptResult(weights, late, max(ratios), scans)
+                if c not in self.found and all(w.coord != c for w in new):
+                    new.append(SuperWeight(layer, c.row, c.col, v, sh, act, [self.prompt], ratios[layer], it))
+        return new
+
+    def _keep(self, new) -> None:
+        self.weights.extend(new)
+        self.found.update(w.coord for w in new)
+
+    def _judge(self, opposing, current: Scan, ratios) -> list[int]:
+        """Opposing spikes: cancelling if they shrink with the super weights off, else independent."""
+        independent = []
+        for layer in opposing:
+            shrink = current.layers[layer].out_max / self.first.layers[layer].out_max
+            if shrink <= self.rules.cancel_shrink:
+                s = self.first.layers[layer]
+                earlier = any(w.activation.channel == s.out_channel and w.layer < layer for w in self.weights)
+                self.late.append(self._late(layer, "late cancelling" if earlier else "cancelling", ratios[layer], shrink))
+            else:
+                independent.append(layer)
+        return independent
+
+    def _late(self, layer, label, ratio_off, shrink) -> LateSpike:
+        s = self.first.layers[layer]
+        return LateSpike(s.layer, s.out_channel, s.out_token, s.out_value, self.ratios[layer], label,
+                         s.resid_before, s.resid_after, ratio_off, [self.prompt], shrink)
+
+    def _weak(self) -> list[WeakSpike]:
+        r, out = self.rules, []
+        for s, q in zip(self.first.layers, self.ratios):
+            if r.weak * r.threshold <= q < r.threshold:
+                reason = "below threshold"
+            elif q >= r.threshold and not r.followed(s, q, self.strongest):
+                reason = "small next to the strongest"
+            else:
+                continue
+            out.append(WeakSpike(s.layer, s.out_channel, s.out_token, s.out_value, q, reason, [self.prompt]))
+        return out
 
 
 def _key(c: Coord):
     return (c.layer, c.row, c.col)
 
 
-def _late_spikes(first, ratios, spikes, creating, spread, weights, ratios_off, prompt) -> list[LateSpike]:
-    channels = {(w.activation.channel, w.activation.token): w.layer for w in weights}
-    out = []
-    for s in spikes:
-        if s.layer in creating and s.layer not in spread:
-            continue
-        if s.layer in spread:
-            label = "spread (no single weight)"
-        else:
-            origin = channels.get((s.out_channel, s.out_token))
-            opposite = s.resid_before is not None and (s.out_value > 0) != (s.resid_before > 0)
-            label = "late cancelling" if origin is not None and origin < s.layer and opposite else "cancelling"
-        out.append(LateSpike(
-            s.layer, s.out_channel, s.out_token, s.out_value, ratios[s.layer], label,
-            s.resid_before, s.resid_after,
-            None if ratios_off is None else ratios_off[s.layer], [prompt],
-        ))
-    return out
-
-
 def find_super_weights(loaded, prompts: str | list[str] | None = None, *, threshold: float = DEFAULT_THRESHOLD,
                        share: float = DEFAULT_SHARE, max_iterations: int = DEFAULT_MAX_ITERATIONS,
-                       relative: float = DEFAULT_RELATIVE, add_bos: bool | None = None, progress=None) -> Detection:
-    """Super weights of `loaded` found from `prompts` (default: the paper's prompt).
+                       relative: float = DEFAULT_RELATIVE, far: float = DEFAULT_FAR, weak: float = DEFAULT_WEAK,
+                       cancel_shrink: float = DEFAULT_CANCEL_SHRINK, add_bos: bool | None = None,
+                       verify: bool = True, verify_text: str | None = None, verify_tokens: int | None = None,
+                       min_impact: float | None = None, each: bool = False, progress=None) -> Detection:
+    """Super weights of `loaded` found from `prompts` (default: the paper's prompt), verified.
 
     Each prompt is analysed on its own; a coordinate found by several prompts is reported once,
     with every prompt that found it. progress(done, total) is called after each prompt.
+    verify=False skips step 6: every candidate is then in `super_weights`, marked "unverified".
+    verify_text / verify_tokens / min_impact / each: see `sw_core.verify.verify_groups`.
     """
-    _check_args(threshold, share, max_iterations, relative)
+    rules = Rules(threshold, share, max_iterations, relative, far, weak, cancel_shrink).check()
     prompts = _normalise_prompts(prompts)
     by_coord: dict[Coord, SuperWeight] = {}
     late: dict[tuple[int, int, int], LateSpike] = {}
+    weak_spikes: dict[tuple[int, int, int], WeakSpike] = {}
     max_ratio, iterations = 0.0, 0
     for i, p in enumerate(prompts):
-        r = detect_in_prompt(loaded, p, threshold=threshold, share=share, max_iterations=max_iterations,
-                             relative=relative, add_bos=add_bos)
+        r = _Search(loaded, p, rules, add_bos).run()
         max_ratio, iterations = max(max_ratio, r.max_ratio), max(iterations, r.scans)
-        for w in r.weights:
-            if w.coord in by_coord:
-                by_coord[w.coord].prompts.append(p)
-            else:
-                by_coord[w.coord] = w
-        for s in r.late:
-            key = (s.layer, s.channel, s.token)
-            if key in late:
-                late[key].prompts.append(p)
-            else:
-                late[key] = s
+        _merge(by_coord, ((w.coord, w) for w in r.weights), p)
+        _merge(late, (((s.layer, s.channel, s.token), s) for s in r.late), p)
+        _merge(weak_spikes, (((s.layer, s.channel, s.token), s) for s in r.weak), p)
         if progress is not None:
             progress(i + 1, len(prompts))
-    weights = sorted(by_coord.values(), key=lambda w: (w.layer, w.iteration, -w.share))
+    candidates = sorted(by_coord.values(), key=lambda w: (w.layer, w.iteration, -w.share))
+    sources: list[SuperWeight] = []
+    if verify and candidates:
+        from .verify import verify_groups
+
+        verify_groups(loaded, candidates, text=verify_text, tokens=verify_tokens, min_impact=min_impact, each=each)
+        sources = [w for w in candidates if w.verdict == VERDICT_SOURCE]
+        candidates = [w for w in candidates if w.verdict == VERDICT_SUPER]
     return Detection(
         model=loaded.name,
-        super_weights=weights,
+        super_weights=candidates,
         late_spikes=sorted(late.values(), key=lambda s: (s.layer, s.channel)),
         max_spike_ratio=max_ratio,
-        threshold=threshold,
+        threshold=rules.threshold,
         iterations=iterations,
         prompts=prompts,
-        share=share,
-        relative=relative,
+        share=rules.share,
+        relative=rules.relative,
+        activation_sources=sources,
+        weak_spikes=sorted(weak_spikes.values(), key=lambda s: (s.layer, s.channel)),
+        verified=verify,
+        far=rules.far,
     )
+
+
+def _merge(into: dict, items, prompt: str) -> None:
+    """Keep the first record per key; later prompts that find it are added to its prompts."""
+    for key, item in items:
+        if key in into:
+            into[key].prompts.append(prompt)
+        else:
+            into[key] = item

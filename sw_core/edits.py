@@ -16,7 +16,10 @@ bf16/fp16 too, where y[r] of a super activation (~1e4) carries a rounding error 
 edited value itself. Cost: (#edited rows) x T x in_features multiply-adds per layer.
 
 "Restore the super activation" (the paper's Table 1 row "Prune SW, +SA"): the weights stay off,
-and the recorded original value is written back at (layer, channel, token) of the output.
+and the layer's own unedited output is kept at (layer, channel) on the pinned positions
+(`ActivationPin`; the pins come from `sw_core.restore`, the one place that builds them).
+Positions are absolute: under a KV cache a decode step's tokens start at the cache length
+(`sw_core.positions`), so a pin at token 0 never lands on a generated token.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from dataclasses import dataclass
 import torch
 
 from .errors import BadInput
+from .positions import install_position_hooks, offset
 
 _ACTIVE: contextvars.ContextVar["Edit | None"] = contextvars.ContextVar("sw_edit", default=None)
 _HOOKED_ATTR = "_sw_edit_hooks"
@@ -48,14 +52,17 @@ class Coord:
 
 @dataclass(frozen=True)
 class ActivationPin:
-    """Pin output channel `channel` at token position `token` of layer `layer`'s down projection.
+    """Pin output channel `channel` of layer `layer`'s down projection at sequence position `token`.
 
-    value=None keeps the unedited model's own output there (restores the super activation of
+    `token` is absolute: position 0 is the first token of the sequence, also when a KV cache holds
+    the earlier tokens and the forward pass runs only the new ones.
+    value=None keeps the unedited layer's own output there (restores the super activation of
     every input exactly, whatever the prompt); a number writes that value.
 
-    above=A (with value=None) pins, instead of the one `token`, every position whose unedited
-    |output| is at least A: a window cut from the middle of a text can carry the super activation
-    on its first two tokens (e.g. a split "\n\n"), not only on token 0.
+    above=A (with value=None) also pins every position whose unedited |output| is at least A: a
+    window cut from the middle of a text can carry the super activation on its first two tokens
+    (e.g. a split "\n\n"), not only on token 0. It reads values, not positions, so it is the
+    same with and without a KV cache.
     """
 
     layer: int
@@ -137,6 +144,7 @@ def install_hooks(loaded) -> None:
         if getattr(loaded.model, _HOOKED_ATTR, None):
             return
         handles = [p.module.register_forward_hook(_make_hook(p)) for p in loaded.layers]
+        install_position_hooks(loaded)  # pins need the absolute position of each call
         setattr(loaded.model, _HOOKED_ATTR, handles)
 
 
@@ -173,15 +181,23 @@ def _make_hook(proj):
         y = output.clone()
         if rows:
             _recompute_rows(proj, x, y, rows)
-        for p in pins:
-            if p.above is not None:
-                orig = output[..., p.channel]
-                y[..., p.channel] = torch.where(orig.abs() >= p.above, orig, y[..., p.channel])
-            elif p.token < y.shape[-2]:
-                y[..., p.token, p.channel] = output[..., p.token, p.channel] if p.value is None else p.value
+        if pins:
+            _apply_pins(pins, output, y)
         return y
 
     return hook
+
+
+def _apply_pins(pins, output: torch.Tensor, y: torch.Tensor) -> None:
+    """Write each pin into y [..., T, C]; token positions are absolute (`sw_core.positions`)."""
+    start = offset()  # absolute position of this call's first token
+    for p in pins:
+        local = p.token - start
+        if 0 <= local < y.shape[-2]:
+            y[..., local, p.channel] = output[..., local, p.channel] if p.value is None else p.value
+        if p.above is not None:
+            orig = output[..., p.channel]
+            y[..., p.channel] = torch.where(orig.abs() >= p.above, orig, y[..., p.channel])
 
 
 def _recompute_rows(proj, x: torch.Tensor, y: torch.Tensor, rows) -> None:

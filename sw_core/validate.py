@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
-from .detect import DEFAULT_RELATIVE, DEFAULT_SHARE, DEFAULT_THRESHOLD, detect_in_prompt
+from .detect import DEFAULT_MAX_ITERATIONS, DEFAULT_RELATIVE, DEFAULT_SHARE, DEFAULT_THRESHOLD, detect_in_prompt
 from .edits import Coord
 from .errors import BadInput
 from .prompts import Prompt, builtin_prompts
@@ -79,12 +79,13 @@ def _as_prompts(prompts) -> list[Prompt]:
 
 
 def validate(loaded, prompts: list[str] | None = None, *, builtin: bool = True, threshold: float = DEFAULT_THRESHOLD,
-             share: float = DEFAULT_SHARE, relative: float = DEFAULT_RELATIVE, max_iterations: int = 1,
-             progress=None) -> Validation:
-    """Run the detector on the built-in prompts (unless builtin=False) and on `prompts`.
+             share: float = DEFAULT_SHARE, relative: float = DEFAULT_RELATIVE,
+             max_iterations: int = DEFAULT_MAX_ITERATIONS, progress=None) -> Validation:
+    """Run the detector's spike rules on the built-in prompts (unless builtin=False) and on `prompts`.
 
-    max_iterations=1 (one scan per prompt) by default: it finds every weight carrying a share of
-    a visible spike; raise it to also look behind the first spike of each layer on every prompt.
+    Each prompt gets as many scans as `find_super_weights` gives it by default (rows that share a
+    column show only once the first is off). Candidates are compared, not verified: the
+    perplexity check does not depend on the prompt (`sw_core.verify`), so it runs once, in detect.
     progress(done, total) is called after each prompt.
     """
     todo = (builtin_prompts() if builtin else []) + _as_prompts(prompts)

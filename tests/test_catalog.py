@@ -54,3 +54,9 @@ def test_cli_catalog(capsys, tmp_path):
     assert main(["catalog", "--model", "embedded", "--device", "cpu", "--json", str(path)]) == 0
     assert "2/2" in capsys.readouterr().out
     assert all(e["refound"] for e in json.loads(path.read_text()))
+
+
+def test_olmo_1b_weights_sit_in_layers_1_and_2_as_in_the_papers_code():
+    # outliers/model.py of the paper's code: [(1, 1764, 1710), (2, 1764, 8041)].
+    coords = {(e.layer, e.row, e.col) for e in entries_for("allenai/OLMo-1B-0724-hf")}
+    assert coords == {(1, 1764, 1710), (2, 1764, 8041)}

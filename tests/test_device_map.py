@@ -109,7 +109,8 @@ def test_scan_on_shards_equals_scan_on_unsplit_model(sharded, whole):
 
 
 def test_detection_on_shards_finds_the_planted_weight(sharded, whole):
-    a, b = find_super_weights(whole, PROMPT), find_super_weights(sharded, PROMPT)
+    # The spike rules (a random tiny model depends on nothing, so the perplexity check is off).
+    a, b = find_super_weights(whole, PROMPT, verify=False), find_super_weights(sharded, PROMPT, verify=False)
     assert PLANTED in b.coords()
     assert b.coords() == a.coords()
 

@@ -23,6 +23,7 @@ def _groups():
     this library never imports the app."""
     return [
         ("scan", "sw_core.bench.cases_scan", "scan_cases"),
+        ("detect", "sw_core.bench.cases_detect", "detect_cases"),
         ("edits", "sw_core.bench.cases_edits", "toggle_cases"),
         ("metrics", "sw_core.bench.cases_metrics", "perplexity_cases"),
         ("loading", "sw_core.bench.cases_loading", "ready_cases"),

@@ -1,8 +1,10 @@
-"""`python -m sw_core detect --model REF [--prompt TEXT ...] [--json FILE]`: super weights, data-free."""
+"""`python -m sw_core detect --model REF [--prompt TEXT ...] [--no-verify] [--json FILE]`: super weights, data-free."""
 
 from __future__ import annotations
 
-from ..detect import DEFAULT_MAX_ITERATIONS, DEFAULT_SHARE, DEFAULT_THRESHOLD, find_super_weights
+from ..detect import (DEFAULT_FAR, DEFAULT_MAX_ITERATIONS, DEFAULT_RELATIVE, DEFAULT_SHARE, DEFAULT_THRESHOLD,
+                      find_super_weights)
+from ..verify import DEFAULT_MIN_IMPACT, DEFAULT_TOKENS
 from .common import add_model_args, load_from_args, progress, table, write_json
 
 
@@ -11,34 +13,61 @@ def add_arguments(p) -> None:
     p.add_argument("--prompt", action="append", default=None,
                    help="text to scan (repeat for several; default: the paper's prompt)")
     p.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD,
-                   help=f"spike: layer max |out| >= this x the median layer (default {DEFAULT_THRESHOLD:g})")
+                   help=f"spike: layer max |out| >= this x the typical layer's max (default {DEFAULT_THRESHOLD:g})")
     p.add_argument("--share", type=float, default=DEFAULT_SHARE,
                    help=f"smallest share of the spike one weight must carry (default {DEFAULT_SHARE:g})")
+    p.add_argument("--relative", type=float, default=DEFAULT_RELATIVE,
+                   help=f"spikes under this fraction of the strongest are followed only when far above typical (default {DEFAULT_RELATIVE:g})")
+    p.add_argument("--far", type=float, default=DEFAULT_FAR,
+                   help=f"... far above typical: at least this x the typical layer's max (default {DEFAULT_FAR:g})")
     p.add_argument("--max-iterations", type=int, default=DEFAULT_MAX_ITERATIONS)
+    p.add_argument("--no-verify", action="store_true",
+                   help="skip the perplexity check: every candidate is reported, marked unverified")
+    p.add_argument("--verify-tokens", type=int, default=DEFAULT_TOKENS,
+                   help=f"tokens of shipped text for the perplexity check (default {DEFAULT_TOKENS})")
+    p.add_argument("--min-impact", type=float, default=DEFAULT_MIN_IMPACT,
+                   help=f"a super weight group multiplies perplexity by at least this, and this x the control (default {DEFAULT_MIN_IMPACT:g})")
+    p.add_argument("--each", action="store_true",
+                   help="also measure each weight of a group alone (2 more perplexity passes per group, 1 per weight)")
     p.add_argument("--json", metavar="FILE", help="also write the detection as JSON")
 
 
 def run(args) -> int:
     loaded = load_from_args(args)
-    d = find_super_weights(loaded, args.prompt, threshold=args.threshold, share=args.share,
-                           max_iterations=args.max_iterations,
+    d = find_super_weights(loaded, args.prompt, threshold=args.threshold, share=args.share, relative=args.relative,
+                           far=args.far, max_iterations=args.max_iterations, verify=not args.no_verify,
+                           verify_tokens=args.verify_tokens, min_impact=args.min_impact, each=args.each,
                            progress=lambda done, total: progress(f"prompt {done}/{total} scanned"))
-    print(f"{d.model}: {len(d.super_weights)} super weight(s) from {len(d.prompts)} prompt(s)")
-    if d.found:
-        print(table([{
-            "layer": w.layer, "[row, col]": f"[{w.row}, {w.col}]", "value": w.value,
-            "spike": w.activation.value, "channel": w.activation.channel, "token": w.activation.token,
-            "ratio": w.spike_ratio, "share": w.share, "prompts": len(w.prompts),
-        } for w in d.super_weights]))
+    state = "verified" if d.verified else "NOT verified (--no-verify)"
+    print(f"{d.model}: {len(d.super_weights)} super weight(s), {len(d.activation_sources)} activation source(s), "
+          f"from {len(d.prompts)} prompt(s), {state}")
+    candidates = d.candidates()
+    if candidates:
+        print(table([_row(w) for w in candidates]))
     else:
-        print(f"none found: the largest spike is {d.max_spike_ratio:.3g}x the median layer "
+        print(f"none found: the largest spike is {d.max_spike_ratio:.3g}x the typical layer "
               f"(threshold {d.threshold:g}x)")
     if d.late_spikes:
         print("\nspikes that are not super weights:")
         print(table([{
             "layer": s.layer, "channel": s.channel, "token": s.token, "value": s.value, "ratio": s.ratio,
-            "label": s.label, "ratio without SW": s.ratio_without_super_weights if s.ratio_without_super_weights is not None else "-",
+            "label": s.label, "size with SW off": "-" if s.shrink is None else f"{s.shrink:.2f}x",
         } for s in d.late_spikes]))
+    if d.weak_spikes:
+        print("\nspikes left out:")
+        print(table([{"layer": s.layer, "channel": s.channel, "token": s.token, "value": s.value,
+                      "ratio": s.ratio, "why": s.reason} for s in d.weak_spikes]))
     if args.json:
         write_json(d.to_dict(), args.json)
     return 0
+
+
+def _row(w) -> dict:
+    i = w.impact
+    return {
+        "layer": w.layer, "[row, col]": f"[{w.row}, {w.col}]", "verdict": w.verdict, "value": w.value,
+        "spike": w.activation.value, "channel": w.activation.channel, "token": w.activation.token,
+        "ratio": w.spike_ratio, "share": w.share,
+        "ppl x (removed)": "-" if i is None else i.ppl_ratio, "ppl x (control)": "-" if i is None else i.control_ratio,
+        "ppl x (alone)": "-" if w.alone is None else w.alone["ppl_ratio"], "prompts": len(w.prompts),
+    }

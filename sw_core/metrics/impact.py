@@ -4,7 +4,7 @@ Conditions (the `condition` key of each row):
 - original: no edit;
 - sw_off: every super weight set to 0;
 - sw_off_restore_sa: super weights off, the super activation kept at its original value
-  wherever it occurs (an ActivationPin with `above`, see `restore_pins`);
+  wherever it occurs (pins from `sw_core.restore`, the one implementation);
 - control_topk: the k largest other weights off (`control.py`; scope "matrix" or "all");
 - sw_off_only_<layer>_<row>_<col>: one super weight off (optional);
 - scale_<F>: every super weight multiplied by F.
@@ -15,17 +15,14 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-
 from ..edits import ActivationPin, Coord, Edit, off, scaled
 from ..errors import BadInput
-from ..scan import scan
+from ..restore import DEFAULT_SIZING_PROMPT, RESTORE_FRACTION, pins_for_coords
 from .control import control_edit
 from .perplexity import DEFAULT_WINDOW, perplexity
 from .prompts import next_word_prompts
 from .stopwords import StopWordProbs, stopword_probabilities, stopword_shift
 from .zeroshot import trivia_questions, zero_shot_accuracy
-
-RESTORE_FRACTION = 0.05  # a position carries the super activation when |y| >= 5% of its detected size
 
 
 @dataclass
@@ -48,23 +45,10 @@ class ImpactRow:
     seconds: float = 0.0
 
 
-def restore_pins(loaded, coords: list[Coord], prompt: str = "Apple Inc. is a worldwide tech company.",
+def restore_pins(loaded, coords: list[Coord], prompt: str = DEFAULT_SIZING_PROMPT,
                  fraction: float = RESTORE_FRACTION) -> list[ActivationPin]:
-    """One pin per super weight row: keep the original output wherever it is a super activation.
-
-    The super activation's size is measured on `prompt` (its max |y[row]|); positions whose
-    unedited |y[row]| reaches `fraction` of it are pinned. A window cut from mid-text can carry it
-    on token 1 as well as token 0, so a token-0 pin alone would miss part of it.
-    """
-    rows = sorted({(c.layer, c.row) for c in coords})
-    sizes: dict[tuple[int, int], float] = {}
-    for row in sorted({r for _, r in rows}):
-        # One scan of the unedited model (Edit() forces it) tracing |y[row]| in every layer.
-        trace = scan(loaded, prompt, edit=Edit(), track_channel=row).channel_trace
-        for layer, r in rows:
-            if r == row:
-                sizes[(layer, row)] = max(trace[layer])
-    return [ActivationPin(layer, row, 0, None, above=fraction * sizes[(layer, row)]) for layer, row in rows]
+    """The restore pins for `coords` (built by `sw_core.restore`, the one implementation)."""
+    return pins_for_coords(loaded, coords, prompt, fraction)
 
 
 def conditions(loaded, coords: list[Coord], *, pins: list[ActivationPin] | None = None, scales=(),
