@@ -45,6 +45,8 @@ def test_tiny_run_measures_every_part(report):
     s = report["synthetic"]
     assert report["environment"]["device"] == "cpu" and s["dtype"] == "bfloat16"
     assert s["detection"]["exact"] and s["detection"]["found"] == [[2, 97, 301]]
+    # The random model depends on no weight: the impact check calls the plant an activation source.
+    assert s["detection"]["verified_super_weights"] == [] and s["detection"]["activation_sources"] == [[2, 97, 301]]
     assert s["detection"]["spike_ratio"] > 50
     sf = s["scan_vs_forward"]
     assert sf["tokens"] <= 64 and sf["scan_over_forward"] > 0 and sf["scan_peak_bytes"] is None  # no CUDA

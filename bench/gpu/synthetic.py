@@ -5,7 +5,6 @@ Each function measures one thing and returns a JSON-ready dict; `run` calls them
 
 from __future__ import annotations
 
-import inspect
 
 import torch
 
@@ -20,16 +19,15 @@ from .timing import free, paired, peak_bytes, per_call, ratio, seconds, text_of
 
 
 def detection(loaded, at: Coord, device: str) -> dict:
-    """find_super_weights on the default path; if a verification stage exists and rejects the
-    plant of a random model, the run without it is reported too (marked as such)."""
-    took, found = seconds(lambda: find_super_weights(loaded), device)
-    out = {"seconds": took, "found": as_lists(found.coords()),
-           "exact": found.coords() == [at], "spike_ratio": found.max_spike_ratio, "path": "default"}
-    if not out["exact"] and "verify" in inspect.signature(find_super_weights).parameters:
-        took, found = seconds(lambda: find_super_weights(loaded, verify=False), device)
-        out.update(seconds_unverified=took, found_unverified=as_lists(found.coords()),
-                   exact_unverified=found.coords() == [at])
-    return out
+    """The spike rules must find exactly the plant (detection without the impact check), and the
+    impact check must call it what it is: a random model depends on no weight, so the planted
+    weight is an activation source, not a super weight."""
+    took, found = seconds(lambda: find_super_weights(loaded, verify=False), device)
+    verified_took, verified = seconds(lambda: find_super_weights(loaded), device)
+    return {"seconds": took, "found": as_lists(found.coords()), "exact": found.coords() == [at],
+            "spike_ratio": found.max_spike_ratio,
+            "verified_seconds": verified_took, "verified_super_weights": as_lists(verified.coords()),
+            "activation_sources": as_lists([w.coord for w in verified.activation_sources])}
 
 
 def scan_vs_forward(loaded, text: str, device: str, repeats: int) -> dict:
@@ -67,7 +65,7 @@ def rtn(loaded, at: Coord, device: str) -> dict:
     out = {"bits": 4, "block": 128}
     for name, aware in (("naive", False), ("aware", True)):
         setting = QuantSetting("rtn", bits=4, block=128, aware=aware)
-        took, q = seconds(lambda: quantized(loaded, setting, [at], cache=False), device)
+        took, q = seconds(lambda: quantized(loaded, setting, [at]), device)
         (value,) = super_weight_values(q, [at], original=loaded)
         out[name] = {"seconds": took, "super_weight_before": value.original, "super_weight_after": value.quantized}
         del q
@@ -85,7 +83,7 @@ def bitsandbytes(loaded, text: str, device: str, repeats: int) -> dict:
     ids = loaded.encode(text)
     out = {"version": getattr(bnb, "__version__", "?")}
     for mode in ("bnb-int8", "bnb-nf4"):
-        took, q = seconds(lambda: quantized(loaded, QuantSetting(mode), cache=False), device)
+        took, q = seconds(lambda: quantized(loaded, QuantSetting(mode)), device)
 
         def forward(model):
             with torch.no_grad():

@@ -72,7 +72,7 @@ def _bnb_cases(ctx):
     for mode in ("bnb-int8", "bnb-nf4"):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # bitsandbytes warns on every call about input casts
-            qloaded = quantized(loaded, QuantSetting(mode), cache=False)
+            qloaded = quantized(loaded, QuantSetting(mode))
         qids = ids.to(qloaded.input_device)
 
         def q_forward():
