@@ -95,16 +95,20 @@ def vocabulary_lens_figure(v) -> go.Figure:
     return fig
 
 
-def vocabulary_class_figure(v) -> go.Figure:
-    """Next-token probability mass per token class, original vs the main super weight removed."""
-    names = [c.name for c in v.classes]
+def vocabulary_class_figure(v, which: str = "sentences") -> go.Figure:
+    """Next-token probability mass per token class, original vs the main super weight removed,
+    on the next-word sentences ("sentences") or every position of the built-in prompts ("builtin")."""
+    classes = v.classes if which == "sentences" else v.classes_builtin
+    where = (f"{v.sentences} next-word sentences" if which == "sentences"
+             else f"{v.prompts} built-in prompts, {v.positions} positions")
+    names = [c.name for c in classes]
     fig = go.Figure([
-        go.Bar(x=names, y=[c.original for c in v.classes], name="original", marker_color=ORIGINAL),
-        go.Bar(x=names, y=[c.removed for c in v.classes], name=f"{', '.join(v.removed_weights)} off",
-               marker_color=EDITED, text=[f"x{c.ratio:.2f}" for c in v.classes], textposition="outside"),
+        go.Bar(x=names, y=[c.original for c in classes], name="original", marker_color=ORIGINAL),
+        go.Bar(x=names, y=[c.removed for c in classes], name=f"{', '.join(v.removed_weights)} off",
+               marker_color=EDITED, text=[f"x{c.ratio:.2f}" for c in classes], textposition="outside"),
     ])
     fig.update_layout(barmode="group", yaxis_title="mean next-token probability",
-                      title=f"next-token probability by class, {v.prompts} prompts, {v.positions} positions",
+                      title=f"next-token probability by class, {where}",
                       height=380, margin=dict(l=60, r=20, t=50, b=40))
     return fig
 

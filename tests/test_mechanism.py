@@ -119,29 +119,29 @@ def test_writers_sum_to_the_residual(embedded):
 
 
 def test_vocabulary_classes_match_a_plain_loop(embedded):
-    from sw_core.prompts import builtin_prompts
+    from sw_core.metrics.prompts import next_word_prompts
     from sw_core.mechanism.vocabulary import CLASSES, vocabulary
+    from sw_core.prompts import builtin_prompts
 
-    prompts = builtin_prompts()[:3]
-    v = vocabulary(embedded, 507, 1, [SW1], prompts=prompts)
+    prompts, sentences = builtin_prompts()[:3], next_word_prompts(4)
+    v = vocabulary(embedded, 507, 1, [SW1], prompts=prompts, sentences=sentences)
     model = copy.deepcopy(embedded.model)
     model.model.layers[11].mlp.down_proj.weight.data[507, 1229] = 0.0
     texts = [embedded.tokenizer.decode([i]) for i in range(model.config.vocab_size)]
     cls = torch.tensor([CLASSES.index(token_class(t)) for t in texts])
+    onehot = torch.nn.functional.one_hot(cls, len(CLASSES)).float()
     for which, mdl in (("original", embedded.model), ("removed", model)):
-        mass, count = torch.zeros(len(CLASSES)), 0
-        for p in prompts:
-            ids = embedded.encode(p.text, add_bos=p.add_bos)
-            with torch.no_grad():
-                probs = mdl(input_ids=ids).logits[0].softmax(-1)
-            for k in range(len(CLASSES)):
-                mass[k] += probs[:, cls == k].sum()
-            count += ids.shape[1]
-        got = [getattr(c, which) for c in v.classes]
-        assert torch.allclose(torch.tensor(got), mass / count, atol=1e-5)
+        with torch.no_grad():
+            every = [mdl(input_ids=embedded.encode(p.text, add_bos=p.add_bos)).logits[0, 1:].softmax(-1) for p in prompts]
+            last = [mdl(input_ids=embedded.encode(p.prompt)).logits[0, -1].softmax(-1) for p in sentences]
+        want_every = (torch.cat(every) @ onehot).mean(0)
+        want_last = (torch.stack(last) @ onehot).mean(0)
+        assert torch.allclose(torch.tensor([getattr(c, which) for c in v.classes_builtin]), want_every, atol=1e-4)
+        assert torch.allclose(torch.tensor([getattr(c, which) for c in v.classes]), want_last, atol=1e-4)
     head = embedded.model.lm_head.weight[:, 507] * embedded.model.model.norm.weight[507]
     assert [t.id for t in v.promoted] == head.topk(len(v.promoted)).indices.tolist()
     assert [t.id for t in v.suppressed] == (-head).topk(len(v.suppressed)).indices.tolist()
+    assert {" the", ",", "."} <= {t.token for t in v.promoted}
 
 
 def test_token_classes():

@@ -65,10 +65,12 @@ def summary_lines(m) -> list[str]:
         out.append(f"\nVOCABULARY  channel {v.channel} through the final norm and unembedding:")
         out.append("  promotes: " + " ".join(repr(t.token) for t in v.promoted))
         out.append("  suppresses: " + " ".join(repr(t.token) for t in v.suppressed))
-        out.append(f"  next-token probability by class, {v.prompts} built-in prompts, {v.positions} positions, "
-                   f"original vs {', '.join(v.removed_weights)} removed:")
-        out.append(table([{"class": c.name, "original": c.original, "removed": c.removed, "ratio": c.ratio}
-                          for c in v.classes]))
+        out.append(f"  next-token probability by class, original vs {', '.join(v.removed_weights)} removed: "
+                   f"{v.sentences} next-word sentences (last position) | {v.prompts} built-in prompts "
+                   f"({v.positions} positions)")
+        out.append(table([{"class": a.name, "sentences": a.original, "removed": a.removed, "ratio": a.ratio,
+                           "| built-in": b.original, "removed ": b.removed, "ratio ": b.ratio}
+                          for a, b in zip(v.classes, v.classes_builtin)]))
     return out
 
 

@@ -67,7 +67,7 @@ def _coords(loaded, coords) -> list[Coord]:
 
 
 def explain(loaded, prompt: str | None = None, coords: list[Coord] | None = None, *,
-            vocabulary_prompts=None, with_vocabulary: bool = True) -> Mechanism:
+            vocabulary_prompts=None, vocabulary_sentences=None, with_vocabulary: bool = True) -> Mechanism:
     """The four mechanism views for `coords` (default: detected) on `prompt` (default: the paper's).
 
     All coords must share one layer and row (one super activation), as the detector reports them;
@@ -93,5 +93,6 @@ def explain(loaded, prompt: str | None = None, coords: list[Coord] | None = None
         pathway=[pathway(loaded, orig, layer, row, c.col, tokens[token]) for c in coords],
         persistence=persistence(orig, removed, token, tokens, coords),
         attention_sink=attention_sink(orig, removed, token, len(tokens), coords),
-        vocabulary=vocabulary(loaded, row, sign, coords[:1], prompts=vocabulary_prompts) if with_vocabulary else None,
+        vocabulary=vocabulary(loaded, row, sign, coords[:1], prompts=vocabulary_prompts,
+                                           sentences=vocabulary_sentences) if with_vocabulary else None,
     )

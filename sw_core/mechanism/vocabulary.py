@@ -6,8 +6,10 @@ super weight does to the next-token distribution, by token class.
    vocabulary is W_U[:, c] * g[c] (times the sign of the super activation): its largest entries are
    the tokens it promotes, its smallest the tokens it suppresses. (For a LayerNorm the mean
    subtraction adds a small term shared by all channels, left out.)
-2. Measured shift: over the built-in prompts (`sw_core.prompts`), at every position, the next-token
-   probability summed per token class, averaged over positions; original vs the weight removed.
+2. Measured shift: the next-token probability summed per token class, original vs the weight
+   removed, on two prompt sets: the stop-word metric's next-word sentences (prose, the last
+   position: the paper's setting) and the built-in prompts (code, numbers, eight languages...,
+   every position after the first, which is the super-activation token itself).
    Classes by the token's text: stop words (English function words, a superset of the stop-word
    metric's list), punctuation, digits, content words (letters), other (spaces, symbols, mixed).
 """
@@ -21,11 +23,14 @@ from dataclasses import dataclass
 
 import torch
 
-from ..edits import Edit, applied
+from ..edits import Edit, applied, off
+from ..metrics._forward import next_token_log_probs
+from ..metrics.prompts import next_word_prompts
 from ..metrics.stopwords import STOP_WORDS
 from ..prompts import builtin_prompts
 from .layout import apply_vec, final_norm_and_head
 
+DEFAULT_SENTENCES = 64  # next-word sentences, as the stop-word metric's default
 CLASSES = ("stop words", "punctuation", "digits", "content words", "other")
 FUNCTION_WORDS = frozenset({w.strip() for w in STOP_WORDS if w.strip().isalpha()} | {
     "a", "an", "the", "and", "or", "but", "if", "of", "to", "in", "on", "at", "by", "for", "with", "from",
@@ -58,8 +63,10 @@ class Vocabulary:
     sign: int  # sign of the super activation (its direction is W_U[:, c] * gain * sign)
     promoted: list[TokenScore]
     suppressed: list[TokenScore]
-    classes: list[ClassShift]
+    classes: list[ClassShift]  # next-word sentences, last position
+    classes_builtin: list[ClassShift]  # built-in prompts, every position after the first
     removed_weights: list[str]
+    sentences: int
     prompts: int
     positions: int
 
@@ -114,27 +121,41 @@ def _named(loaded, ids, scores) -> list[TokenScore]:
     return [TokenScore(loaded.tokenizer.decode([int(i)]), int(i), float(scores[i])) for i in ids]
 
 
-def class_mass(loaded, edit: Edit, prompts=None) -> tuple[torch.Tensor, int]:
-    """Mean next-token probability per class over every position of the prompts, under `edit`."""
+def class_mass(loaded, edit: Edit, prompts) -> tuple[torch.Tensor, int]:
+    """Mean next-token probability per class over every position after the first of `prompts`
+    (built-in `Prompt`s), under `edit`; and the number of positions."""
     m = class_matrix(loaded).to(loaded.input_device)
     total, positions = torch.zeros(len(CLASSES)), 0
-    for p in prompts if prompts is not None else builtin_prompts():
+    for p in prompts:
         ids = loaded.encode(p.text, add_bos=p.add_bos)
+        if ids.shape[1] < 2:
+            continue
         with torch.inference_mode(), applied(loaded, edit):
-            logits = loaded.model(input_ids=ids, use_cache=False).logits[0].float()  # [T, V]
+            logits = loaded.model(input_ids=ids, use_cache=False).logits[0, 1:].float()  # [T - 1, V]
         total += (logits.softmax(-1) @ m).sum(0).cpu()
         positions += logits.shape[0]
-    return total / positions, positions
+    return total / max(1, positions), positions
 
 
-def vocabulary(loaded, channel: int, sign: int, removed_weights, *, prompts=None, k: int = 10) -> Vocabulary:
-    from ..edits import off
+def class_mass_next_word(loaded, edit: Edit, sentences) -> torch.Tensor:
+    """Mean next-token probability per class at the end of each next-word sentence, under `edit`."""
+    ids = [loaded.encode(p.prompt)[0].tolist() for p in sentences]
+    return (next_token_log_probs(loaded, ids, edit).exp() @ class_matrix(loaded)).mean(0)
 
+
+def _shifts(orig, rem) -> list[ClassShift]:
+    return [ClassShift(n, float(a), float(b), float(b / a) if a > 0 else float("inf")) for n, a, b in zip(CLASSES, orig, rem)]
+
+
+def vocabulary(loaded, channel: int, sign: int, removed_weights, *, prompts=None, sentences=None,
+               k: int = 10) -> Vocabulary:
+    """The channel lens and both measured class shifts (`removed_weights` off vs the original)."""
     promoted, suppressed = channel_lens(loaded, channel, sign, k)
     prompts = builtin_prompts() if prompts is None else prompts
+    sentences = next_word_prompts(DEFAULT_SENTENCES) if sentences is None else sentences
+    edit = off(*removed_weights)
     orig, positions = class_mass(loaded, Edit(), prompts)
-    rem, _ = class_mass(loaded, off(*removed_weights), prompts)
-    classes = [ClassShift(n, float(a), float(b), float(b / a) if a > 0 else float("inf"))
-               for n, a, b in zip(CLASSES, orig, rem)]
-    return Vocabulary(channel, sign, promoted, suppressed, classes, [str(c) for c in removed_weights],
-                      len(prompts), positions)
+    rem, _ = class_mass(loaded, edit, prompts)
+    words = _shifts(class_mass_next_word(loaded, Edit(), sentences), class_mass_next_word(loaded, edit, sentences))
+    return Vocabulary(channel, sign, promoted, suppressed, words, _shifts(orig, rem),
+                      [str(c) for c in removed_weights], len(sentences), len(prompts), positions)
