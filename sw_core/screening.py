@@ -165,6 +165,9 @@ def _sequential(loaded, ids, jobs) -> tuple[float, list[float]]:
     return time.perf_counter() - start, out
 
 
-def screening_table(loaded, detected: list[Coord] = (), *, top: int = 10, **kwargs) -> list[dict]:
-    """For the app's opt-in table: the `top` rows of a screening of the default candidates."""
-    return screen(loaded, candidates(loaded, detected), **kwargs).table(top)
+def screening_table(loaded, detected: list[Coord] = (), *, top: int = 10, per_layer: int = 2,
+                    layers: int | None = None, **screen_kwargs) -> list[dict]:
+    """For the app's opt-in table: the `top` rows (rank, weight, value, source, ppl, ppl_ratio) of
+    a screening of the detector's weights plus the largest |W| of the early layers."""
+    cands = candidates(loaded, detected, per_layer=per_layer, layers=layers)
+    return screen(loaded, cands, **screen_kwargs).table(top)

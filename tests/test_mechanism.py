@@ -192,3 +192,21 @@ def test_cli_explain_json(tmp_path, capsys):
     assert {"pathway", "persistence", "attention_sink", "vocabulary"} <= set(data)
     assert data["pathway"][0]["col"] == 1229
     assert "PERSISTENCE" in capsys.readouterr().out
+
+
+def test_figures_build_from_a_tiny_explanation():
+    from sw_core import plots_mechanism as pm
+    from sw_core.metrics.prompts import next_word_prompts
+    from sw_core.prompts import builtin_prompts
+
+    loaded = tiny_model("llama", layers=3)
+    coord = plant_super_weight(loaded, layer=1, seed=1)
+    m = explain(loaded, "a short prompt", [coord], vocabulary_prompts=builtin_prompts()[:2],
+                vocabulary_sentences=next_word_prompts(2))
+    figs = [pm.pathway_figure(m.pathway[0]), pm.persistence_figure(m.persistence),
+            pm.persistence_heatmap(m.persistence, "removed"), pm.attention_sink_figure(m.attention_sink),
+            pm.attention_sink_heatmap(m.attention_sink), pm.vocabulary_lens_figure(m.vocabulary),
+            pm.vocabulary_class_figure(m.vocabulary), pm.vocabulary_class_figure(m.vocabulary, "builtin")]
+    assert [len(f.data) for f in figs] == [2, 2, 1, 2, 1, 2, 2, 2]
+    assert list(figs[1].data[0].y) == m.persistence.at_token("original")
+    json.dumps(m.to_dict())  # plain data all the way down

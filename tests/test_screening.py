@@ -63,3 +63,19 @@ def test_bad_input():
         screen(loaded, [Candidate(Coord(0, 0, 9999), "typo")], text=TEXT)
     with pytest.raises(BadInput, match="layers"):
         candidates(loaded, layers=5)
+
+
+def test_cli_screen_and_the_app_table(embedded, tmp_path, capsys):
+    import json
+
+    from sw_core.__main__ import main
+    from sw_core.screening import screening_table
+
+    out = tmp_path / "s.json"
+    assert main(["screen", "--model", "embedded", "--device", "cpu", "--per-layer", "1", "--layers", "2",
+                 "--max-tokens", "16", "--top", "3", "--json", str(out)]) == 0
+    rows = json.loads(out.read_text())["rows"]
+    assert rows[0]["col"] == 1229 and rows[0]["rank"] == 1 and len(rows) == 4
+    assert "layer 11 [507, 1229]" in capsys.readouterr().out
+    table = screening_table(embedded, [Coord(11, 507, 1229)], top=2, per_layer=1, layers=1, max_tokens=16)
+    assert [r["rank"] for r in table] == [1, 2] and table[0]["weight"] == "layer 11 [507, 1229]"
