@@ -76,10 +76,11 @@ def _layout(loaded) -> _Layout:
 
 
 def decoder_layer(loaded, i: int) -> nn.Module:
-    """Layer `i`'s decoder block (the module holding its down projection)."""
-    from ..scan import decoder_layers
+    """Layer `i`'s decoder block: the down projection's name minus its path inside the layer."""
+    from ..arch import spec_for
 
-    return decoder_layers(loaded)[i]
+    name = loaded.layers[i].name
+    return loaded.model.get_submodule(name[: -len("." + spec_for(loaded.model_type).down_proj)])
 
 
 def _module(layer: nn.Module, path: str | None):
