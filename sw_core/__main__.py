@@ -15,6 +15,8 @@ COMMANDS = {
     "catalog": ("sw_core.cli.catalog", "published super weights, checked against a model"),
     "impact": ("sw_core.cli.impact", "the paper's Table 1: what removing super weights does"),
     "quantize": ("sw_core.cli.quantize", "naive vs super-weight-aware quantization"),
+    "explain": ("sw_core.cli.explain", "how a super weight works: pathway, persistence, attention, vocabulary"),
+    "screen": ("sw_core.cli.screen", "rank candidate weights by measured perplexity impact"),
     "bench": ("sw_core.cli.bench", "benchmarks as ratios against baselines in the same run"),
 }
 

@@ -1,0 +1,54 @@
+"""Read (or change) tensors inside one forward pass, thread-safely, through the permanent hooks.
+
+Why not hooks of our own: adding or removing a hook on the shared model while another thread runs
+a forward through it races inside torch. The project registers every hook once, at load
+(`Loaded.__post_init__`); the scan's hooks on each down projection and each decoder layer hand
+their arguments to whatever recorder the `ContextVar` of `sw_core.scan` holds in the calling
+context, and are a no-op for every other thread. A `Tap` is such a recorder: set for one pass in
+this context only (`tapped`), reset on every exit, also when the forward raises.
+
+The coupling to `sw_core.scan` is this file only: the ContextVar and the three method names.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+
+import torch
+
+
+class Tap:
+    """Override what you need; each method gets the layer index first. Keep only what is shown."""
+
+    def on_proj(self, i: int, inputs, output) -> None:  # the down projection ran
+        pass
+
+    def on_layer_start(self, i: int, args, kwargs) -> None:  # decoder layer i is about to run
+        pass
+
+    def on_layer_end(self, i: int, args, kwargs, output) -> None:  # decoder layer i ran
+        pass
+
+
+def first_tensor(obj) -> torch.Tensor:
+    if isinstance(obj, torch.Tensor):
+        return obj
+    if isinstance(obj, (tuple, list)):
+        return obj[0]
+    return obj.last_hidden_state
+
+
+def layer_input(args, kwargs) -> torch.Tensor:
+    return args[0] if args else kwargs["hidden_states"]
+
+
+@contextmanager
+def tapped(tap: Tap):
+    """Route this context's forward passes to `tap` (and not to a scan) until the block exits."""
+    from .. import scan
+
+    token = scan._SCANNING.set(tap)
+    try:
+        yield tap
+    finally:
+        scan._SCANNING.reset(token)
