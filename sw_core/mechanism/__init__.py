@@ -21,7 +21,6 @@ from dataclasses import dataclass
 
 from ..edits import Coord, Edit, off, validate
 from ..errors import BadInput
-from ..limits import check_prompt
 from ..scan import token_strings
 from .attention_sink import AttentionSink, attention_sink
 from .pathway import Pathway, pathway
@@ -74,7 +73,6 @@ def explain(loaded, prompt: str | None = None, coords: list[Coord] | None = None
     the first is the main super weight, removed alone for the vocabulary shift.
     """
     prompt = DEFAULT_PROMPT if prompt is None else prompt
-    check_prompt(prompt)
     coords = _coords(loaded, coords)
     layer, row = coords[0].layer, coords[0].row
     if any((c.layer, c.row) != (layer, row) for c in coords):
