@@ -15,6 +15,7 @@ PAGES = [
     st.Page("app_pages/activations.py", title="Activations", icon=":material/grid_on:", default=True),
     st.Page("app_pages/super_weights.py", title="Super weights", icon=":material/bolt:"),
     st.Page("app_pages/classroom.py", title="Classroom", icon=":material/school:"),
+    st.Page("app_pages/mechanism.py", title="Mechanism", icon=":material/account_tree:"),
     st.Page("app_pages/quantization.py", title="Quantization", icon=":material/compress:"),
     st.Page("app_pages/catalog.py", title="Catalog", icon=":material/menu_book:"),
 ]
