@@ -5,10 +5,10 @@ import threading
 import pytest
 import torch
 
-from sw_core.edits import Coord, applied, off
+from sw_core.edits import INHERIT, Coord, applied, off
 from sw_core.errors import BadInput
 import sw_core.scan as scan_module
-from sw_core.scan import decoder_layers, scan
+from sw_core.scan import scan
 from sw_core.tiny import tiny_model
 
 PROMPT = "Apple Inc. is a worldwide tech company."
@@ -16,7 +16,7 @@ PROMPT = "Apple Inc. is a worldwide tech company."
 
 
 def _hook_counts(loaded):
-    mods = [p.module for p in loaded.layers] + decoder_layers(loaded)
+    mods = [p.module for p in loaded.layers] + [b for _, b in loaded.arch.blocks(loaded.model)]
     return [(len(m._forward_hooks), len(m._forward_pre_hooks)) for m in mods]
 
 
@@ -46,10 +46,12 @@ def test_scan_honours_an_edit_and_leaves_no_edit_behind(embedded, digest):
     assert edited.layers[11].out_max < 0.1 * 2.0e4
     again = scan(embedded, PROMPT)
     assert again.layers[11].out_max > 2.0e4
-    # an edit applied by the caller (edit=None) stays in effect
+    # an edit applied by the caller stays in effect only when asked for (INHERIT); None: no edit
     with applied(embedded, off(*sw)):
-        outer = scan(embedded, PROMPT)
+        outer = scan(embedded, PROMPT, edit=INHERIT)
+        unedited = scan(embedded, PROMPT)
     assert outer.layers[11].out_max == pytest.approx(edited.layers[11].out_max, rel=1e-5)
+    assert unedited.layers[11].out_max == again.layers[11].out_max
     assert digest(embedded.model) == before
 
 
