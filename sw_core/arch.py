@@ -156,9 +156,6 @@ def adapter_for(model_type: str) -> ArchAdapter:
         ) from None
 
 
-spec_for = adapter_for  # the former name, kept for callers outside the library
-
-
 def _get(obj, path: str):
     for part in path.split("."):
         obj = getattr(obj, part)
