@@ -1,7 +1,10 @@
-"""Per-architecture adapters: where each layer's MLP output ("down") projection lives.
+"""Per-architecture adapters: everything this project knows about where things are inside a model.
 
-The table is explicit, one row per Hugging Face `model_type`, in the spirit of transformers'
-one-model-one-file code: no generic attribute search that guesses wrong on a new model.
+One adapter per Hugging Face `model_type`, in an explicit table, in the spirit of transformers'
+one-model-one-file code: no generic attribute search that guesses wrong on a new model. An
+adapter says where the decoder stack is (embeddings + decoder blocks + final norm, without the LM
+head), where the blocks are in it, and what the MLP of a block is made of (first projection(s),
+activation, down projection). Nothing else in the project slices module names.
 
 Convention used everywhere in the project: a coordinate is `[row, col]` = `[output channel,
 input channel]` of the projection's weight seen as `[out_features, in_features]`. That is the
@@ -16,34 +19,126 @@ import torch
 from torch import nn
 
 from .errors import UnsupportedArchitecture
+from .weights import dense_weight_of, stored_weight, weight_view_of
 
 
 @dataclass(frozen=True)
-class ArchSpec:
-    """Where the decoder layers are, and the down projection inside each layer."""
+class Mlp:
+    """Attribute names of one block's MLP, relative to the block.
 
-    layers_paths: tuple[str, ...]  # tried in order: attribute paths from the CausalLM model
-    down_proj: str  # attribute path inside one layer
-    transposed: bool = False  # weight stored [in, out] (GPT-2 Conv1D)
+    Gated (Llama-like): down input = act(gate(h)) * up(h); `fused` (Phi-3): gate and up are the
+    two halves of one `gate_up_proj` output, gate first. Not gated (GPT-2, NeoX, OPT): down input
+    = act(up(h)), where `up` is the first projection (c_fc, dense_h_to_4h, fc1).
+    """
+
+    up: str  # the first projection (gate_up_proj when fused)
+    act: str
+    down: str
+    gate: str | None = None
+    fused: bool = False
 
 
-_LLAMA_LIKE = ArchSpec(("model.layers",), "mlp.down_proj")
+@dataclass(frozen=True)
+class ArchAdapter:
+    """Where the decoder stack, its blocks and each block's MLP are, for one model_type."""
 
-ARCHITECTURES: dict[str, ArchSpec] = {
+    stack_paths: tuple[str, ...]  # tried in order, from the CausalLM model: the stack without LM head
+    mlp: Mlp
+    layers: str = "layers"  # the block list inside the stack
+    transposed: bool = False  # projection weights stored [in, out] (GPT-2 Conv1D)
+
+    @property
+    def down_proj(self) -> str:
+        """The down projection's path inside one block (e.g. "mlp.down_proj")."""
+        return self.mlp.down
+
+    def stack(self, model: nn.Module) -> tuple[str, nn.Module]:
+        """(qualified name, module) of the decoder stack: called with input_ids, it runs every
+        block and the final norm, and not the LM head (what a scan needs)."""
+        for path in self.stack_paths:
+            try:
+                return path, _get(model, path)
+            except AttributeError:
+                continue
+        raise UnsupportedArchitecture(
+            f"{type(model).__name__} (model_type '{model_type_of(model)}') has none of the decoder "
+            f"stacks {list(self.stack_paths)}; it may be a variant this project does not support. "
+            f"Supported: {supported_list()}."
+        )
+
+    def blocks(self, model: nn.Module) -> list[tuple[str, nn.Module]]:
+        """(qualified name, module) of every decoder block, in layer order."""
+        prefix, stack = self.stack(model)
+        return [(f"{prefix}.{self.layers}.{i}", b) for i, b in enumerate(_get(stack, self.layers))]
+
+    def down_projections(self, model: nn.Module) -> list["DownProj"]:
+        return [
+            DownProj(i, f"{name}.{self.mlp.down}", _get(block, self.mlp.down), self.transposed, name)
+            for i, (name, block) in enumerate(self.blocks(model))
+        ]
+
+    def linears(self, model: nn.Module) -> list["Projection"]:
+        """Every floating linear layer inside the decoder blocks (attention and MLP), in order."""
+        out = []
+        for i, (name, block) in enumerate(self.blocks(model)):
+            for sub, m in block.named_modules():
+                if sub and _is_linear(m) and m.weight.dtype.is_floating_point:
+                    out.append(Projection(i, f"{name}.{sub}", m, self.transposed))
+        return out
+
+    def mlp_parts(self, block: nn.Module) -> "MlpParts":
+        m = self.mlp
+        return MlpParts(
+            up=_get(block, m.up), act=_get(block, m.act), down=_get(block, m.down),
+            gate=None if m.gate is None else _get(block, m.gate), fused=m.fused,
+        )
+
+
+@dataclass
+class MlpParts:
+    """The modules of one block's MLP (see `Mlp`)."""
+
+    up: nn.Module
+    act: nn.Module
+    down: nn.Module
+    gate: nn.Module | None = None
+    fused: bool = False
+
+    @property
+    def first(self) -> nn.Module:
+        """The projection whose output channel c feeds the down projection's input channel c
+        through the activation: the gate (gated), gate_up_proj (fused, rows [0, inter)), else up."""
+        return self.gate if self.gate is not None else self.up
+
+    def factors(self, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(act(gate(h)), up(h)) for gated MLPs, (act(up(h)), None) otherwise: the down
+        projection's input is their product (or the first alone). h: the MLP's input."""
+        if self.fused:
+            gate, up = self.up(h).chunk(2, dim=-1)
+            return self.act(gate), up
+        if self.gate is not None:
+            return self.act(self.gate(h)), self.up(h)
+        return self.act(self.up(h)), None
+
+
+_LLAMA_MLP = Mlp(up="mlp.up_proj", gate="mlp.gate_proj", act="mlp.act_fn", down="mlp.down_proj")
+_LLAMA_LIKE = ArchAdapter(("model",), _LLAMA_MLP)
+
+ARCHITECTURES: dict[str, ArchAdapter] = {
     "llama": _LLAMA_LIKE,
     "mistral": _LLAMA_LIKE,
     "qwen2": _LLAMA_LIKE,
     "qwen3": _LLAMA_LIKE,
-    "phi3": _LLAMA_LIKE,  # fused gate_up_proj; the down projection is a plain Linear
+    "phi3": ArchAdapter(("model",), Mlp(up="mlp.gate_up_proj", act="mlp.activation_fn", down="mlp.down_proj", fused=True)),
     "olmo": _LLAMA_LIKE,
     "olmo2": _LLAMA_LIKE,
     "gemma": _LLAMA_LIKE,
     "gemma2": _LLAMA_LIKE,
     "gemma3_text": _LLAMA_LIKE,
-    "gemma3": ArchSpec(("model.language_model.layers", "language_model.model.layers"), "mlp.down_proj"),
-    "gpt2": ArchSpec(("transformer.h",), "mlp.c_proj", transposed=True),
-    "gpt_neox": ArchSpec(("gpt_neox.layers",), "mlp.dense_4h_to_h"),
-    "opt": ArchSpec(("model.decoder.layers",), "fc2"),
+    "gemma3": ArchAdapter(("model.language_model", "language_model.model"), _LLAMA_MLP),
+    "gpt2": ArchAdapter(("transformer",), Mlp(up="mlp.c_fc", act="mlp.act", down="mlp.c_proj"), "h", transposed=True),
+    "gpt_neox": ArchAdapter(("gpt_neox",), Mlp(up="mlp.dense_h_to_4h", act="mlp.act", down="mlp.dense_4h_to_h")),
+    "opt": ArchAdapter(("model.decoder",), Mlp(up="fc1", act="activation_fn", down="fc2")),
 }
 
 
@@ -51,7 +146,7 @@ def supported_list() -> str:
     return ", ".join(sorted(ARCHITECTURES))
 
 
-def spec_for(model_type: str) -> ArchSpec:
+def adapter_for(model_type: str) -> ArchAdapter:
     try:
         return ARCHITECTURES[model_type]
     except KeyError:
@@ -67,14 +162,18 @@ def _get(obj, path: str):
     return obj
 
 
+def _is_linear(m: nn.Module) -> bool:
+    return isinstance(m, nn.Linear) or type(m).__name__ == "Conv1D"
+
+
 @dataclass
-class DownProj:
-    """One layer's MLP output projection, with its weight seen as [out, in]."""
+class Projection:
+    """One linear layer of decoder block `layer`, with its weight seen as [out, in]."""
 
     layer: int
     name: str  # qualified module name inside the model, e.g. "model.layers.11.mlp.down_proj"
     module: nn.Module
-    transposed: bool
+    transposed: bool  # stored [in, out] (Conv1D)
 
     @property
     def out_features(self) -> int:
@@ -85,75 +184,28 @@ class DownProj:
         return self.weight_view().shape[1]
 
     def weight_view(self) -> torch.Tensor:
-        """The stored weight as a [out, in] view (no copy). Quantized layers: see `dense_weight`."""
-        w = _stored_weight(self.module)
-        return w.t() if self.transposed else w
+        """The stored weight as a [out, in] view (no copy; the offloaded copy under a device map).
+        Quantized layers: see `dense_weight`."""
+        return weight_view_of(self.module, self.transposed)
 
     def dense_weight(self) -> torch.Tensor:
         """The weight as a floating [out, in] tensor, dequantizing bitsandbytes layers."""
-        w = _stored_weight(self.module)
-        if w.dtype.is_floating_point:
-            return w.t() if self.transposed else w
-        return _dequantize_bnb(self.module)
+        return dense_weight_of(self.module, self.transposed)
+
+    def stored_weight(self) -> torch.Tensor:
+        """The weight in its storage layout (never a meta tensor when an offloaded copy exists)."""
+        return stored_weight(self.module)
 
     @property
     def bias(self) -> torch.Tensor | None:
         return getattr(self.module, "bias", None)
 
 
-def _stored_weight(module: nn.Module) -> torch.Tensor:
-    """module.weight, or, for a layer accelerate offloaded to CPU/disk under a device map (its
-    parameter sits on 'meta' outside its own forward), the offloaded copy its hook loads from."""
-    w = module.weight
-    if not w.is_meta:
-        return w
-    hook = getattr(module, "_hf_hook", None)
-    for h in getattr(hook, "hooks", None) or [hook]:  # a SequentialHook holds several
-        weights_map = getattr(h, "weights_map", None)
-        if weights_map is not None and "weight" in weights_map:
-            return weights_map["weight"]
-    return w
+@dataclass
+class DownProj(Projection):
+    """One layer's MLP output projection."""
 
-
-def _dequantize_bnb(module: nn.Module) -> torch.Tensor:
-    """Dequantize a bitsandbytes Linear8bitLt / Linear4bit weight to a float [out, in] tensor."""
-    import bitsandbytes.functional as bnbf
-
-    w = module.weight
-    quant_state = getattr(w, "quant_state", None)
-    if quant_state is not None:  # Params4bit (NF4 / FP4)
-        data = w.data
-        if getattr(quant_state, "packing_format_for_cpu", False):
-            data, quant_state = _unpack_cpu_4bit(data, quant_state)
-        return bnbf.dequantize_4bit(data, quant_state).to(torch.float32)
-    scb = getattr(w, "SCB", None)
-    if scb is None:
-        scb = getattr(getattr(module, "state", None), "SCB", None)
-    if scb is None:
-        raise UnsupportedArchitecture(
-            f"Cannot read the weight of {type(module).__name__}: it is quantized in a way this "
-            "project does not dequantize (supported: float, bitsandbytes int8, NF4, FP4)."
-        )
-    return w.data.to(torch.float32) * scb.to(torch.float32).unsqueeze(1) / 127.0
-
-
-def _unpack_cpu_4bit(data: torch.Tensor, quant_state):
-    """Undo bitsandbytes' CPU repacking (done at the first CPU forward) on copies, for reading only.
-
-    bitsandbytes' own inverse edits the state in place and leaves absmax transposed (and bf16);
-    here it runs on a shallow copy and absmax is put back in block order.
-    """
-    import copy
-
-    import bitsandbytes.functional as bnbf
-
-    state = copy.copy(quant_state)
-    absmax = state.absmax.T.reshape(-1).to(torch.float32)  # packed as [in / block, out]
-    state.original_nested = False  # the packed absmax is already plain floats
-    qweight, state = bnbf._convert_weight_packed_for_cpu_inverse(data, state)
-    state = copy.copy(state)
-    state.absmax, state.nested, state.dtype = absmax, False, torch.float32
-    return qweight, state
+    block: str = ""  # qualified name of the decoder block holding it, e.g. "model.layers.11"
 
 
 def model_type_of(model: nn.Module) -> str:
@@ -162,22 +214,4 @@ def model_type_of(model: nn.Module) -> str:
 
 def down_projections(model: nn.Module) -> list[DownProj]:
     """Every decoder layer's down projection, in layer order."""
-    spec = spec_for(model_type_of(model))
-    layers = None
-    for path in spec.layers_paths:
-        try:
-            layers = _get(model, path)
-            prefix = path
-            break
-        except AttributeError:
-            continue
-    if layers is None:
-        raise UnsupportedArchitecture(
-            f"{type(model).__name__} (model_type '{model_type_of(model)}') has none of the layer "
-            f"lists {list(spec.layers_paths)}; it may be a variant this project does not support. "
-            f"Supported: {supported_list()}."
-        )
-    return [
-        DownProj(i, f"{prefix}.{i}.{spec.down_proj}", _get(layer, spec.down_proj), spec.transposed)
-        for i, layer in enumerate(layers)
-    ]
+    return adapter_for(model_type_of(model)).down_projections(model)

@@ -3,8 +3,9 @@
 Why hooks and not in-place edits under a lock: the loaded model is shared by every app session
 and thread. A lock around in-place edits would serialise every forward pass of every user, and
 an interrupted generation or a crash between "edit" and "undo" could leave weights modified. Here
-each down projection carries one permanent forward hook that reads the caller's edit from a
-`contextvars.ContextVar`; the shared weights are read, never written, so concurrent callers see
+each down projection carries one permanent forward hook (registered by `sw_core.instrument` at
+load) that reads the caller's edit from a `contextvars.ContextVar`; the shared weights are read,
+never written, so concurrent callers see
 exactly their own edit and nothing can be left modified. It also works on bitsandbytes layers
 (the hook reads the dequantized row).
 
@@ -31,23 +32,24 @@ from dataclasses import dataclass
 
 import torch
 
+from .coord import Coord
 from .errors import BadInput
-from .positions import install_position_hooks, offset
+from .positions import offset
+from .weights import dense_weight_of
+
+__all__ = ["Coord", "ActivationPin", "Edit", "INHERIT", "off", "scaled", "current_edit", "applied", "validate"]
 
 _ACTIVE: contextvars.ContextVar["Edit | None"] = contextvars.ContextVar("sw_edit", default=None)
-_HOOKED_ATTR = "_sw_edit_hooks"
 
 
-@dataclass(frozen=True)
-class Coord:
-    """A weight of layer `layer`'s down projection, [row = output channel, col = input channel]."""
+class _Inherit:
+    """The type of `INHERIT`: pass it as `edit=` to keep the edit the caller applied."""
 
-    layer: int
-    row: int
-    col: int
+    def __repr__(self) -> str:
+        return "INHERIT"
 
-    def __str__(self) -> str:
-        return f"layer {self.layer} [{self.row}, {self.col}]"
+
+INHERIT = _Inherit()
 
 
 @dataclass(frozen=True)
@@ -81,7 +83,7 @@ class Edit:
 
     @staticmethod
     def of(factors: dict | None = None, pins=()) -> "Edit":
-        items = tuple(sorted((factors or {}).items(), key=lambda kv: (kv[0].layer, kv[0].row, kv[0].col)))
+        items = tuple(sorted((factors or {}).items()))
         return Edit(items, tuple(pins))
 
     @property
@@ -103,9 +105,12 @@ def scaled(coords, factor: float) -> Edit:
     return Edit.of({c: factor for c in coords})
 
 
-def current() -> Edit | None:
-    """The edit active in this thread / context, if any."""
+def current_edit() -> Edit | None:
+    """The edit active in this thread / context, if any: the one explicit way to inherit it."""
     return _ACTIVE.get()
+
+
+current = current_edit  # the former name
 
 
 def validate(loaded, edit: Edit) -> None:
@@ -138,27 +143,18 @@ def _check_coord(loaded, layer, row, col, n):
         raise BadInput(f"Column {col} is out of range for layer {layer}: columns (input channels) are 0..{in_f - 1}.")
 
 
-def install_hooks(loaded) -> None:
-    """Register the permanent edit hooks once per model (idempotent, thread-safe)."""
-    with loaded.lock:
-        if getattr(loaded.model, _HOOKED_ATTR, None):
-            return
-        handles = [p.module.register_forward_hook(_make_hook(p)) for p in loaded.layers]
-        install_position_hooks(loaded)  # pins need the absolute position of each call
-        setattr(loaded.model, _HOOKED_ATTR, handles)
-
-
 @contextmanager
-def applied(loaded, edit: Edit | None):
+def applied(loaded, edit):
     """Run the body with `edit` in effect for this thread / context only; undone on every exit.
 
-    edit=None keeps whatever edit the caller already applied (so a metric called inside
-    `with applied(loaded, e):` measures `e`); `Edit()` forces the unedited model.
+    edit=None (or `Edit()`) runs the unedited model, also inside an outer `applied`; pass
+    `INHERIT` to keep the caller's edit (or read it with `current_edit()`).
     """
-    if edit is None:
+    if edit is INHERIT:
         yield loaded
         return
-    validate(loaded, edit)  # the hooks that read it were registered when the model was loaded
+    if edit is not None:
+        validate(loaded, edit)  # the hooks that read it were registered by `instrument` at load
     token = _ACTIVE.set(edit)
     try:
         yield loaded
@@ -166,26 +162,26 @@ def applied(loaded, edit: Edit | None):
         _ACTIVE.reset(token)
 
 
-def _make_hook(proj):
-    layer = proj.layer
+def edited_output(layer: int, transposed: bool, module, inputs, output):
+    """Layer `layer`'s down projection output under the active edit; None when nothing changes.
 
-    def hook(module, inputs, output):
-        edit = _ACTIVE.get()
-        if edit is None or edit.is_identity:
-            return None
-        rows = [cf for cf in edit.factors if cf[0].layer == layer and cf[1] != 1.0]
-        pins = [p for p in edit.pins if p.layer == layer]
-        if not rows and not pins:
-            return None
-        x = inputs[0]
-        y = output.clone()
-        if rows:
-            _recompute_rows(proj, x, y, rows)
-        if pins:
-            _apply_pins(pins, output, y)
-        return y
-
-    return hook
+    Called by the one hook per down projection (`sw_core.instrument`), with the module the hook
+    fired on: the weight is read from it, so a deep copy of the model edits its own weights.
+    """
+    edit = _ACTIVE.get()
+    if edit is None or edit.is_identity:
+        return None
+    rows = [cf for cf in edit.factors if cf[0].layer == layer and cf[1] != 1.0]
+    pins = [p for p in edit.pins if p.layer == layer]
+    if not rows and not pins:
+        return None
+    x = inputs[0]
+    y = output.clone()
+    if rows:
+        _recompute_rows(module, transposed, x, y, rows)
+    if pins:
+        _apply_pins(pins, output, y)
+    return y
 
 
 def _apply_pins(pins, output: torch.Tensor, y: torch.Tensor) -> None:
@@ -200,18 +196,18 @@ def _apply_pins(pins, output: torch.Tensor, y: torch.Tensor) -> None:
             y[..., p.channel] = torch.where(orig.abs() >= p.above, orig, y[..., p.channel])
 
 
-def _recompute_rows(proj, x: torch.Tensor, y: torch.Tensor, rows) -> None:
+def _recompute_rows(module, transposed: bool, x: torch.Tensor, y: torch.Tensor, rows) -> None:
     by_row: dict[int, list[tuple[int, float]]] = {}
     for c, f in rows:
         by_row.setdefault(c.row, []).append((c.col, f))
     row_ids = sorted(by_row)
-    weight = proj.dense_weight()
+    weight = dense_weight_of(module, transposed)
     w = weight[row_ids].to(device=x.device, dtype=torch.float32).clone()  # [R, in]
     for i, r in enumerate(row_ids):
         for col, f in by_row[r]:
             w[i, col] *= f
     new = x.to(torch.float32) @ w.t()  # [..., T, R]
-    bias = proj.bias
+    bias = getattr(module, "bias", None)
     if bias is not None:
         new += bias[row_ids].to(device=x.device, dtype=torch.float32)
     y[..., row_ids] = new.to(y.dtype)

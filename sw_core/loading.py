@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from . import embedded
-from .arch import DownProj, down_projections, model_type_of, spec_for
+from .arch import ArchAdapter, DownProj, adapter_for, model_type_of
 from .errors import BadInput, ModelLoadError
 
 EMBEDDED = "embedded"
@@ -23,7 +23,10 @@ EMBEDDED = "embedded"
 
 @dataclass
 class Loaded:
-    """A model ready for scans and edits. Shared by every caller: never mutate it outside a lock."""
+    """A model ready for scans and edits. Shared by every caller: never mutate it outside a lock.
+
+    Build one with `load` or `wrap`: they also register the scan / edit hooks (`instrument`).
+    """
 
     model: nn.Module
     tokenizer: object
@@ -35,14 +38,10 @@ class Loaded:
     source: str  # what was actually read: a folder, a .gguf file or a hub id
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
 
-    def __post_init__(self):
-        # Every hook this project uses is registered now, before the model is shared: adding or
-        # removing hooks while another thread runs a forward races inside torch's hook dicts.
-        from .edits import install_hooks
-        from .scan import install_scan_hooks
-
-        install_hooks(self)  # edits first: the scan's hooks must see the edited output
-        install_scan_hooks(self)
+    @property
+    def arch(self) -> ArchAdapter:
+        """Where this architecture keeps its decoder stack, blocks and MLP parts."""
+        return adapter_for(self.model_type)
 
     @property
     def config(self):
@@ -163,16 +162,27 @@ def load(
     model.requires_grad_(False)
     if tokenizer.pad_token_id is None and tokenizer.eos_token_id is not None:
         tokenizer.pad_token = tokenizer.eos_token
-    return Loaded(
+    return wrap(model, tokenizer, ref=ref, source=source, from_cache=from_cache, start=start)
+
+
+def wrap(model: nn.Module, tokenizer, *, ref: str, source: str, from_cache: bool = False,
+         start: float | None = None) -> Loaded:
+    """A `Loaded` for a model already in eval mode, instrumented (hooks registered) and ready to
+    share. `start`: the perf_counter value when loading began (for `load_seconds`)."""
+    from .instrument import instrument
+
+    loaded = Loaded(
         model=model,
         tokenizer=tokenizer,
         ref=ref,
         model_type=model_type_of(model),
-        layers=down_projections(model),
+        layers=adapter_for(model_type_of(model)).down_projections(model),
         from_cache=from_cache,
-        load_seconds=time.perf_counter() - start,
+        load_seconds=0.0 if start is None else time.perf_counter() - start,
         source=source,
     )
+    instrument(loaded)  # the one explicit step that registers hooks, before anyone shares it
+    return loaded
 
 
 def _looks_local(ref: str) -> bool:
@@ -235,7 +245,7 @@ def _check_config(config, ref: str) -> None:
             "language model: super weights are defined for decoder-only LMs (Llama, Mistral, "
             "GPT-2, ...). Pick a causal LM."
         )
-    spec_for(config.model_type)  # raises UnsupportedArchitecture with the list
+    adapter_for(config.model_type)  # raises UnsupportedArchitecture with the list
 
 
 def _load_local(path: Path, kwargs, allow_pickle: bool):

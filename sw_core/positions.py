@@ -6,7 +6,7 @@ its position in the sequence is the number of cached tokens. A pin applied at "i
 call" would overwrite every generated token (issue: restore undone during generation).
 
 How: one forward pre-hook on the module that runs the decoder layers (`model.model`,
-`transformer`, ...), registered once at load with the edit hooks, reads the call's
+`transformer`, ...), registered once at load by `sw_core.instrument`, reads the call's
 `cache_position` if given (older transformers), else the length of the cache it is handed (before
 any layer appends to it), and stores it in a ContextVar for the pins to read. A post-hook
 (always called, also on an exception) puts it back to 0.
@@ -16,10 +16,7 @@ from __future__ import annotations
 
 import contextvars
 
-from .arch import spec_for
-
 _OFFSET: contextvars.ContextVar[int] = contextvars.ContextVar("sw_position_offset", default=0)
-_HOOKED_ATTR = "_sw_position_hooks"
 _CACHE_NAMES = ("cache", "past_key_values")
 
 
@@ -49,27 +46,11 @@ def call_offset(kwargs: dict) -> int:
     return 0
 
 
-def decoder_stack(loaded):
-    """The module whose forward runs every decoder layer (the parent of the layer list)."""
-    suffix = ".0." + spec_for(loaded.model_type).down_proj
-    first = loaded.layers[0].name
-    layers_path = first[: -len(suffix)] if first.endswith(suffix) else first.rsplit(".", 3)[0]
-    parent = layers_path.rpartition(".")[0]
-    return loaded.model.get_submodule(parent) if parent else loaded.model
+def on_stack_start(module, args, kwargs) -> None:
+    """Pre-hook on the decoder stack (registered by `sw_core.instrument`): this call's offset."""
+    _OFFSET.set(call_offset(kwargs))
 
 
-def install_position_hooks(loaded) -> None:
-    """Register the two hooks once per model (idempotent); called with the edit hooks at load."""
-    stack = decoder_stack(loaded)
-    if getattr(stack, _HOOKED_ATTR, None):
-        return
-
-    def before(module, args, kwargs):
-        _OFFSET.set(call_offset(kwargs))
-
-    def after(module, args, kwargs, output):
-        _OFFSET.set(0)
-
-    handles = [stack.register_forward_pre_hook(before, with_kwargs=True),
-               stack.register_forward_hook(after, with_kwargs=True, always_call=True)]
-    setattr(stack, _HOOKED_ATTR, handles)
+def on_stack_end(module, args, kwargs, output) -> None:
+    """Post-hook on the decoder stack, always called (also on an exception): back to 0."""
+    _OFFSET.set(0)

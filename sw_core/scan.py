@@ -1,33 +1,36 @@
-"""One forward pass, hooks on every down projection: per-layer maxima, never whole activations.
+"""One pass through the decoder blocks, hooks on every down projection: per-layer maxima only.
 
 For each layer the scan keeps the largest |input| of the down projection (with its token and input
 channel), the largest |output| (token, output channel and the signed value there) and the typical
-|output| (median over an even sample of tokens x channels). Memory is O(layers), plus O(layers x tokens) for the two
-optional traces, so a scan of a 70B model costs no more than its forward pass.
+|output| (median over an even sample of tokens x channels). Memory is O(layers), plus O(layers x
+tokens) for the two optional traces: every recorded value is a Python number or a small tensor of
+its own, never a view (indexing a tensor returns a view that keeps the whole activation alive).
+
+Cheaper than a forward pass: the scan runs the architecture's decoder stack (`ArchAdapter.stack`:
+embeddings, blocks, final norm) and not the LM head, whose vocabulary x tokens logits no scan uses.
 
 It also keeps, for the layer's output spike, the residual stream at that token and channel just
 before and just after the decoder layer: a layer that *creates* a massive activation grows
 |residual[channel]|, a layer that *cancels* one shrinks it (`sw_core.detect` uses this).
 
-Concurrency: the loaded model is shared. The scan's hooks are registered once per model (when it is
-loaded) and fire for every forward pass, so each hook checks a `ContextVar` and records only into
-the scan that started the pass; other threads' passes cost one lookup and are ignored. Nothing is
-registered or removed per scan: torch's hook registration is not safe against a forward running in
-another thread. The active scan is reset in `finally`, also when the forward raises.
+Concurrency: the loaded model is shared. The hooks are registered once per model by
+`sw_core.instrument` (at load) and fire for every forward pass, so each checks a `ContextVar` and
+records only into the scan that started the pass; other threads' passes cost one lookup and are
+ignored. The active scan is reset in `finally`, also when the forward raises.
 """
 
 from __future__ import annotations
 
 import contextvars
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 
 import torch
 
-from .arch import spec_for
 from .edits import applied
+from .errors import BadInput
 
-_SCANNING: contextvars.ContextVar["_Recorder | None"] = contextvars.ContextVar("sw_scan", default=None)
-_HOOKED_ATTR = "_sw_scan_hooks"
+_SCANNING: contextvars.ContextVar["Recorder | None"] = contextvars.ContextVar("sw_scan", default=None)
 _MEDIAN_SAMPLE = 8192  # the typical |output| is the median of an even sample of this many entries
 
 
@@ -96,18 +99,6 @@ def _first_tensor(obj):
     return None
 
 
-def _flat(t: torch.Tensor) -> torch.Tensor:
-    """[..., T, C] -> [T, C] float32 of the first sequence (scans run one prompt at a time)."""
-    t = t.detach().float()
-    return t.reshape(-1, t.shape[-2], t.shape[-1])[0] if t.dim() >= 2 else t.reshape(1, -1)
-
-
-def decoder_layers(loaded) -> list[torch.nn.Module]:
-    """The decoder layer modules holding each down projection (for residual-stream readings)."""
-    suffix = "." + spec_for(loaded.model_type).down_proj
-    return [loaded.model.get_submodule(p.name[: -len(suffix)]) for p in loaded.layers]
-
-
 def token_strings(loaded, ids: list[int]) -> list[str]:
     tok = loaded.tokenizer
     try:
@@ -116,79 +107,113 @@ def token_strings(loaded, ids: list[int]) -> list[str]:
         return [str(i) for i in ids]
 
 
-class _Recorder:
-    """What one scan collects; the permanent hooks write here while it is the active scan."""
+def active_recorder() -> "Recorder | None":
+    """The recorder of the scan running in this thread / context, if any (read by the hooks)."""
+    return _SCANNING.get()
 
-    def __init__(self, track_channel: int | None, keep_rows: bool):
+
+@contextmanager
+def recording(rec):
+    """Make `rec` the active recorder of this thread / context for the body; reset on every exit.
+
+    Any object with the Recorder methods (`on_proj`, `on_linear_input`, `on_block_start`,
+    `on_block_end`) and an `inputs_of` set can record (`sw_core.mechanism.tap` does).
+    """
+    token = _SCANNING.set(rec)
+    try:
+        yield rec
+    finally:
+        _SCANNING.reset(token)
+
+
+def _rows(t: torch.Tensor) -> torch.Tensor:
+    """[..., T, C] -> [T, C] of the first sequence (scans run one prompt at a time), no copy."""
+    t = t.detach()
+    return t.reshape(-1, t.shape[-2], t.shape[-1])[0] if t.dim() >= 2 else t.reshape(1, -1)
+
+
+def _abs_max_per_row(t: torch.Tensor) -> torch.Tensor:
+    """max |t| of each row. Through a transient |t| copy: 5-40x faster on CPU than `aminmax(dim=1)`
+    or `vector_norm(ord=inf)`, and freed at once (the MLP's own temporaries are larger)."""
+    return t.abs().amax(dim=1)
+
+
+class Recorder:
+    """What one scan collects; the permanent hooks (`sw_core.instrument`) write here while it is
+    the active scan. `inputs_of`: names of decoder linears whose whole input is kept (calibration)."""
+
+    def __init__(self, track_channel: int | None = None, keep_rows: bool = False,
+                 inputs_of: frozenset[str] = frozenset()):
         self.track_channel = track_channel
         self.keep_rows = keep_rows
+        self.inputs_of = inputs_of
         self.raw: dict[int, dict] = {}
         self.pending: dict[int, torch.Tensor] = {}
+        self.inputs: dict[str, torch.Tensor] = {}
 
     def on_proj(self, i: int, inputs, output) -> None:
-        x = _flat(inputs[0])  # [T, in]
-        y = _flat(_first_tensor(output))  # [T, out]
-        # Per-token max |.| from max and min: no |x| copy of the whole activation (speed).
-        x_tok = torch.maximum(x.amax(dim=1), x.amin(dim=1).neg())  # [T]
-        y_tok = torch.maximum(y.amax(dim=1), y.amin(dim=1).neg())  # [T]
+        if self.inputs_of:  # a calibration pass records linear inputs only
+            return
+        x, y = _rows(inputs[0]), _rows(output)  # [T, in], [T, out]
+        x_tok, y_tok = _abs_max_per_row(x), _abs_max_per_row(y)  # [T] each, new tensors
         t_in, t_out = int(x_tok.argmax()), int(y_tok.argmax())
         c_in, c_out = int(x[t_in].abs().argmax()), int(y[t_out].abs().argmax())
         flat = y.reshape(-1)
         sample = flat[:: max(1, flat.numel() // _MEDIAN_SAMPLE)]  # evenly strided entries
         r = {
-            "in_max": x_tok[t_in], "in_pos": (t_in, c_in),
-            "out_value": y[t_out, c_out], "out_pos": (t_out, c_out),
-            "out_median": sample.abs().median(),
+            "in_max": float(x_tok[t_in]), "in_pos": (t_in, c_in),
+            "out_value": float(y[t_out, c_out]), "out_pos": (t_out, c_out),
+            "out_median": float(sample.abs().median()),
             "token_out_max": y_tok,
         }
         if self.track_channel is not None:
-            r["trace"] = y[:, self.track_channel].abs()
+            r["trace"] = y[:, self.track_channel].abs()  # a new [T] tensor
         if self.keep_rows:
-            r["in_row"] = x[t_out].cpu().clone()
+            r["in_row"] = x[t_out].to("cpu", torch.float32, copy=True)
         self.raw[i] = r
 
-    def on_layer_start(self, i: int, args, kwargs) -> None:
-        # Keep a reference only while this layer runs: the reading happens in on_layer_end.
+    def on_linear_input(self, name: str, args) -> None:
+        if name in self.inputs_of:
+            x = args[0].detach()
+            self.inputs[name] = x.reshape(-1, x.shape[-1]).to("cpu", torch.float32, copy=True)
+
+    def on_block_start(self, i: int, args, kwargs) -> None:
+        # Keep a reference only while this block runs: the reading happens in on_block_end.
         self.pending[i] = args[0] if args else kwargs.get("hidden_states")
 
-    def on_layer_end(self, i: int, args, kwargs, output) -> None:
+    def on_block_end(self, i: int, args, kwargs, output) -> None:
         before = self.pending.pop(i, None)
         after = _first_tensor(output)
         r = self.raw.get(i)
         if r is None or before is None or after is None:
             return
         t, c = r["out_pos"]
-        r["resid_before"] = _flat(before[..., t : t + 1, c : c + 1])[0, 0]
-        r["resid_after"] = _flat(after[..., t : t + 1, c : c + 1])[0, 0]
+        r["resid_before"] = float(_rows(before)[t, c])
+        r["resid_after"] = float(_rows(after)[t, c])
 
 
-def install_scan_hooks(loaded) -> None:
-    """Register the scan's hooks once per model (idempotent): they record only while a scan runs.
+def _run(loaded, ids: torch.Tensor, rec: Recorder, edit) -> None:
+    """One pass of the decoder stack (no LM head) with `rec` recording and `edit` applied."""
+    from .instrument import check_instrumented
 
-    Registered once, never per scan: adding or removing hooks on a module while another thread
-    runs a forward through it races inside torch (a kwargs hook can be called without its kwargs).
+    check_instrumented(loaded)
+    _, stack = loaded.arch.stack(loaded.model)
+    try:
+        with recording(rec), torch.no_grad(), applied(loaded, edit):
+            stack(input_ids=ids, use_cache=False)
+    finally:
+        rec.pending.clear()
+
+
+def linear_inputs(loaded, ids: torch.Tensor, names, edit=None) -> dict[str, torch.Tensor]:
+    """name -> the input [tokens, in] (float32, CPU) each named decoder linear sees on `ids`.
+
+    Recorded by the hooks registered at load, in one pass of the decoder stack: no hook is added
+    to the shared model, and other threads' passes are not recorded.
     """
-    with loaded.lock:
-        if getattr(loaded.model, _HOOKED_ATTR, None):
-            return
-        handles = []
-        for i, p in enumerate(loaded.layers):
-            handles.append(p.module.register_forward_hook(_recording(i, "on_proj")))
-        for i, m in enumerate(decoder_layers(loaded)):
-            handles.append(m.register_forward_pre_hook(_recording(i, "on_layer_start"), with_kwargs=True))
-            handles.append(m.register_forward_hook(_recording(i, "on_layer_end"), with_kwargs=True))
-        setattr(loaded.model, _HOOKED_ATTR, handles)
-
-
-def _recording(i: int, method: str):
-    """A hook that hands its arguments to the active scan's `method`; a no-op when none runs."""
-
-    def hook(module, *args):
-        rec = _SCANNING.get()
-        if rec is not None:
-            getattr(rec, method)(i, *args)
-
-    return hook
+    rec = Recorder(inputs_of=frozenset(names))
+    _run(loaded, ids, rec, edit)
+    return rec.inputs
 
 
 def scan(
@@ -200,31 +225,19 @@ def scan(
     track_channel: int | None = None,
     keep_rows: bool = False,
 ) -> Scan:
-    """Run `prompt` through the model once (with `edit` applied, if any) and return per-layer maxima.
+    """Run `prompt` through the decoder blocks once (with `edit` applied) and return per-layer maxima.
 
-    edit=None leaves any edit the caller already applied in effect. keep_rows=True also keeps the
-    down projection's input row at each layer's output-spike token (for decomposing the spike).
+    edit=None scans the unedited model; `edit=INHERIT` keeps the edit the caller applied.
+    keep_rows=True also keeps the down projection's input row at each layer's output-spike token
+    (for decomposing the spike).
     """
     ids = loaded.encode(prompt, add_bos=add_bos)
     if track_channel is not None:
         out_f = loaded.layers[0].out_features
         if not 0 <= track_channel < out_f:
-            from .errors import BadInput
-
             raise BadInput(f"Channel {track_channel} is out of range: output channels are 0..{out_f - 1}.")
-    # Recorded by the hooks registered when the model was loaded (`Loaded.__post_init__`).
-    rec = _Recorder(track_channel, keep_rows)
-    token = _SCANNING.set(rec)
-    try:
-        with torch.no_grad():
-            if edit is None:
-                loaded.model(input_ids=ids, use_cache=False)
-            else:
-                with applied(loaded, edit):
-                    loaded.model(input_ids=ids, use_cache=False)
-    finally:
-        _SCANNING.reset(token)
-        rec.pending.clear()
+    rec = Recorder(track_channel, keep_rows)
+    _run(loaded, ids, rec, edit)
     raw = [rec.raw.get(i) for i in range(loaded.num_layers)]
     return _to_scan(loaded, prompt, ids[0].tolist(), raw, track_channel)
 
@@ -237,11 +250,10 @@ def _to_scan(loaded, prompt, ids, raw, track_channel) -> Scan:
         before, after = r.get("resid_before"), r.get("resid_after")
         layers.append(LayerStats(
             layer=i,
-            in_max=float(r["in_max"]), in_token=r["in_pos"][0], in_channel=r["in_pos"][1],
-            out_max=abs(float(r["out_value"])), out_token=r["out_pos"][0], out_channel=r["out_pos"][1],
-            out_value=float(r["out_value"]), out_median=float(r["out_median"]),
-            resid_before=None if before is None else float(before),
-            resid_after=None if after is None else float(after),
+            in_max=r["in_max"], in_token=r["in_pos"][0], in_channel=r["in_pos"][1],
+            out_max=abs(r["out_value"]), out_token=r["out_pos"][0], out_channel=r["out_pos"][1],
+            out_value=r["out_value"], out_median=r["out_median"],
+            resid_before=before, resid_after=after,
             in_row=r.get("in_row"),
         ))
         heat.append(r["token_out_max"].cpu().tolist())

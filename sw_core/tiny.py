@@ -6,12 +6,9 @@ byte-level stand-in so `Loaded.encode` works on any text.
 
 from __future__ import annotations
 
-import threading
-
 import torch
 
-from .arch import down_projections, model_type_of
-from .loading import Loaded
+from .loading import Loaded, wrap
 
 HIDDEN, INTER, HEADS, VOCAB, POSITIONS = 64, 256, 4, 300, 256
 
@@ -35,6 +32,12 @@ def _config(model_type: str, layers: int):
         "gemma": lambda: t.GemmaConfig(**llama_like, head_dim=HIDDEN // HEADS),
         "gemma2": lambda: t.Gemma2Config(**llama_like, head_dim=HIDDEN // HEADS),
         "gemma3_text": lambda: t.Gemma3TextConfig(**llama_like, head_dim=HIDDEN // HEADS),
+        # The multimodal Gemma-3 (its text stack under model.language_model), with a tiny vision tower.
+        "gemma3": lambda: t.Gemma3Config(
+            text_config=dict(**llama_like, head_dim=HIDDEN // HEADS),
+            vision_config=dict(hidden_size=32, intermediate_size=64, num_hidden_layers=1,
+                               num_attention_heads=2, image_size=28, patch_size=14),
+            mm_tokens_per_image=4, **common),
         "gpt2": lambda: t.GPT2Config(n_embd=HIDDEN, n_inner=INTER, n_layer=layers, n_head=HEADS,
                                      n_positions=POSITIONS, **common),
         "gpt_neox": lambda: t.GPTNeoXConfig(hidden_size=HIDDEN, intermediate_size=INTER,
@@ -48,7 +51,7 @@ def _config(model_type: str, layers: int):
 
 
 TINY_TYPES = ("llama", "mistral", "qwen2", "qwen3", "phi3", "olmo", "olmo2", "gemma", "gemma2",
-              "gemma3_text", "gpt2", "gpt_neox", "opt")
+              "gemma3_text", "gemma3", "gpt2", "gpt_neox", "opt")
 
 
 class ByteTokenizer:
@@ -86,36 +89,21 @@ def tiny_model(model_type: str = "llama", layers: int = 4, seed: int = 0) -> Loa
     model = AutoModelForCausalLM.from_config(_config(model_type, layers), dtype=torch.float32)
     model.eval()
     model.requires_grad_(False)
-    return Loaded(
-        model=model,
-        tokenizer=ByteTokenizer(),
-        ref=f"tiny-{model_type}",
-        model_type=model_type_of(model),
-        layers=down_projections(model),
-        from_cache=False,
-        load_seconds=0.0,
-        source="in-process",
-        lock=threading.RLock(),
-    )
-
-
-# The projection that gates / feeds the down projection's input channels, per architecture, as an
-# attribute of the down projection's parent module. Gated MLPs: only the gate is boosted, so x[col]
-# grows like the non-gated ones (boost x, not boost^2, which would make every weight of column
-# `col` a spike of its own).
-_FEEDERS = ("gate_proj", "gate_up_proj", "c_fc", "dense_h_to_4h", "fc1")
+    return wrap(model, ByteTokenizer(), ref=f"tiny-{model_type}", source="in-process")
 
 
 def plant_super_weight(loaded: Loaded, layer: int | None = None, row: int | None = None, col: int | None = None,
                        *, weight: float = 50.0, boost: float = 30.0, seed: int = 0):
     """Make W[row, col] of `layer`'s down projection a super weight, IN PLACE: for tiny test models only.
 
-    The feeding (gate) projection's row for input channel `col` is multiplied by `boost`, so x[col]
-    fires strongly, and W[row, col] = `weight`: y[row] = W[row, col] * x[col] then stands orders of
+    The feeding projection's row for input channel `col` (the gate of a gated MLP, else the first
+    projection: `MlpParts.first`) is multiplied by `boost`, so x[col] fires strongly (gated MLPs:
+    only the gate is boosted, so x[col] grows like the non-gated ones, boost and not boost^2), and W[row, col] = `weight`: y[row] = W[row, col] * x[col] then stands orders of
     magnitude above every other output, a massive activation in residual channel `row`. Unset
     coordinates are drawn at random (seeded) in the first half of the layers. Returns the Coord.
     """
-    from .edits import Coord
+    from .coord import Coord
+    from .weights import weight_view_of
 
     g = torch.Generator().manual_seed(seed)
     pick = lambda n: int(torch.randint(n, (1,), generator=g))  # noqa: E731
@@ -123,17 +111,10 @@ def plant_super_weight(loaded: Loaded, layer: int | None = None, row: int | None
     proj = loaded.layers[layer]
     row = pick(proj.out_features) if row is None else row
     col = pick(proj.in_features) if col is None else col
-    parent = loaded.model.get_submodule(proj.name.rsplit(".", 1)[0])
+    first = loaded.arch.mlp_parts(loaded.model.get_submodule(proj.block)).first
     with torch.no_grad():
-        for name in _FEEDERS:
-            m = getattr(parent, name, None)
-            if m is None:
-                continue
-            # Conv1D (GPT-2) stores [in, out]: the feeding channel is a column of its weight.
-            w = m.weight.t() if type(m).__name__ == "Conv1D" else m.weight  # [out, in] view
-            w[col] *= boost  # fused gate_up_proj: rows [0, inter) are the gate
-            if getattr(m, "bias", None) is not None:
-                m.bias[col] *= boost
-            break
+        weight_view_of(first, proj.transposed)[col] *= boost  # fused gate_up_proj: rows [0, inter) are the gate
+        if getattr(first, "bias", None) is not None:
+            first.bias[col] *= boost
         proj.weight_view()[row, col] = weight  # a view: writes through Conv1D's transpose too
     return Coord(layer, row, col)

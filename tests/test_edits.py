@@ -6,7 +6,7 @@ import threading
 import pytest
 import torch
 
-from sw_core.edits import ActivationPin, Coord, Edit, applied, current, install_hooks, off, scaled
+from sw_core.edits import INHERIT, ActivationPin, Coord, Edit, applied, current_edit, off, scaled
 from sw_core.errors import BadInput
 from sw_core.tiny import tiny_model
 
@@ -37,7 +37,7 @@ def test_weights_bit_identical_after_edits_even_when_the_forward_raises(embedded
             logits(embedded, ids, off(SW1, SW2))
     finally:
         handle.remove()
-    assert current() is None
+    assert current_edit() is None
     assert digest(embedded.model) == before
     assert torch.equal(logits(embedded, ids), base)
 
@@ -72,8 +72,8 @@ def test_edit_follows_into_a_thread_only_with_copy_context(embedded):
     seen = {}
     with applied(embedded, off(SW1, SW2)):
         ctx = contextvars.copy_context()
-        t1 = threading.Thread(target=lambda: seen.__setitem__("bare", current()))
-        t2 = threading.Thread(target=lambda: ctx.run(lambda: seen.__setitem__("copied", current())))
+        t1 = threading.Thread(target=lambda: seen.__setitem__("bare", current_edit()))
+        t2 = threading.Thread(target=lambda: ctx.run(lambda: seen.__setitem__("copied", current_edit())))
         t1.start(), t2.start(), t1.join(), t2.join()
     assert seen["bare"] is None and seen["copied"] == off(SW1, SW2)
     assert torch.equal(logits(embedded, ids), plain)
@@ -137,7 +137,7 @@ def test_pins_value_none_keeps_original_and_above_pins_every_spike(embedded):
     # Mid-text windows can carry the super activation on tokens 0 and 1 ("\n" "\n").
     ids = embedded.encode("much thanks:\n\n\n\nAnd I am sick at heart.")
     captured = {}
-    install_hooks(embedded)  # the edit hook first, so the capture below sees the edited output
+    # registered after the model's own hook (`instrument`, at load): the capture sees the edited output
     handle = embedded.layers[11].module.register_forward_hook(lambda m, i, o: captured.__setitem__("y", o[0, :, 507].clone()))
     try:
         logits(embedded, ids)
@@ -171,25 +171,23 @@ def test_bad_edits_are_refused_with_a_reason(embedded, bad, message):
     with pytest.raises(BadInput, match=message):
         with applied(embedded, bad):
             pass
-    assert current() is None
+    assert current_edit() is None
 
 
 def test_edits_work_on_bitsandbytes_int8_layers(tmp_path, digest):
     from transformers import AutoModelForCausalLM, BitsAndBytesConfig
 
-    from sw_core.arch import down_projections
-    from sw_core.loading import Loaded
+    from sw_core.loading import wrap
 
     tiny = tiny_model("llama", layers=2)
     tiny.model.save_pretrained(tmp_path)
     q = AutoModelForCausalLM.from_pretrained(tmp_path, quantization_config=BitsAndBytesConfig(load_in_8bit=True),
                                              device_map="cpu")
-    loaded = Loaded(q, tiny.tokenizer, "tiny-int8", "llama", down_projections(q), False, 0.0, "in-process")
+    loaded = wrap(q, tiny.tokenizer, ref="tiny-int8", source="in-process")
     proj = loaded.layers[1]
     assert proj.module.weight.dtype == torch.int8
     before = digest(q)
     seen = []
-    install_hooks(loaded)
     handle = proj.module.register_forward_hook(lambda m, i, o: seen.append((i[0].float().clone(), o.float().clone())))
     ids = loaded.encode("int8 rows")
     try:
@@ -207,16 +205,21 @@ def test_edits_work_on_bitsandbytes_int8_layers(tmp_path, digest):
     assert digest(q) == before
 
 
-def test_a_metric_inside_applied_measures_the_outer_edit(embedded):
-    """edit=None means "whatever is applied": perplexity inside `with applied(...)` sees that edit."""
+def test_no_edit_by_default_and_inheriting_only_when_asked(embedded):
+    """edit=None is the unedited model, also inside `applied`; INHERIT keeps the caller's edit."""
     from sw_core.metrics import perplexity
 
     text = "The quick brown fox jumps over the lazy dog. Summer is hot and winter is cold."
     both = off(Coord(11, 507, 1229), Coord(11, 507, 1487))
     plain = perplexity(embedded, text)
     with applied(embedded, both):
-        inside = perplexity(embedded, text)
-        forced_plain = perplexity(embedded, text, edit=Edit())  # Edit() forces the unedited model
-    assert inside == perplexity(embedded, text, edit=both)
-    assert inside > 100 * plain
-    assert forced_plain == plain
+        default = perplexity(embedded, text)  # no edit argument: no edit
+        none = perplexity(embedded, text, edit=None)
+        inherited = perplexity(embedded, text, edit=INHERIT)
+        assert current_edit() == both  # the explicit way to read the caller's edit
+        with applied(embedded, None):
+            assert current_edit() is None
+        assert current_edit() == both
+    assert default == none == plain
+    assert inherited == perplexity(embedded, text, edit=both)
+    assert inherited > 100 * plain

@@ -6,7 +6,6 @@ import torch
 from sw_core import edits
 from sw_core.edits import ActivationPin, Coord, Edit
 from sw_core.generate import stream_tokens
-from sw_core.positions import decoder_stack
 from sw_core.restore import pins, pins_for_coords
 from sw_core.tiny import tiny_model
 
@@ -58,4 +57,5 @@ def test_pins_for_coords_find_the_token_and_size_of_the_super_activation(embedde
 
 def test_the_position_hook_sits_on_the_module_that_runs_the_layers():
     for model_type, name in [("llama", "LlamaModel"), ("gpt2", "GPT2Model"), ("opt", "OPTDecoder")]:
-        assert type(decoder_stack(tiny_model(model_type, layers=1))).__name__ == name
+        loaded = tiny_model(model_type, layers=1)
+        assert type(loaded.arch.stack(loaded.model)[1]).__name__ == name

@@ -5,10 +5,10 @@ import threading
 import pytest
 import torch
 
-from sw_core.edits import Coord, applied, off
+from sw_core.edits import INHERIT, Coord, applied, off
 from sw_core.errors import BadInput
 import sw_core.scan as scan_module
-from sw_core.scan import decoder_layers, scan
+from sw_core.scan import scan
 from sw_core.tiny import tiny_model
 
 PROMPT = "Apple Inc. is a worldwide tech company."
@@ -16,7 +16,7 @@ PROMPT = "Apple Inc. is a worldwide tech company."
 
 
 def _hook_counts(loaded):
-    mods = [p.module for p in loaded.layers] + decoder_layers(loaded)
+    mods = [p.module for p in loaded.layers] + [b for _, b in loaded.arch.blocks(loaded.model)]
     return [(len(m._forward_hooks), len(m._forward_pre_hooks)) for m in mods]
 
 
@@ -46,10 +46,12 @@ def test_scan_honours_an_edit_and_leaves_no_edit_behind(embedded, digest):
     assert edited.layers[11].out_max < 0.1 * 2.0e4
     again = scan(embedded, PROMPT)
     assert again.layers[11].out_max > 2.0e4
-    # an edit applied by the caller (edit=None) stays in effect
+    # an edit applied by the caller stays in effect only when asked for (INHERIT); None: no edit
     with applied(embedded, off(*sw)):
-        outer = scan(embedded, PROMPT)
+        outer = scan(embedded, PROMPT, edit=INHERIT)
+        unedited = scan(embedded, PROMPT)
     assert outer.layers[11].out_max == pytest.approx(edited.layers[11].out_max, rel=1e-5)
+    assert unedited.layers[11].out_max == again.layers[11].out_max
     assert digest(embedded.model) == before
 
 
@@ -105,3 +107,64 @@ def test_other_threads_forward_passes_are_not_recorded():
     assert all(len(row) == n for s in scans for row in s.token_out_max)
     alone = scan(loaded, "ab")
     assert all(s.out_maxima() == pytest.approx(alone.out_maxima()) for s in scans)
+
+
+def test_a_scan_keeps_no_activation_alive():
+    """Recorded values are numbers or small tensors of their own: once the pass is over, no
+    down projection input or output (nor the residual stream) is kept alive by the result."""
+    import gc
+    import weakref
+
+    loaded = tiny_model("llama", layers=3)
+    refs = []
+
+    def watch(module, inputs, output):
+        refs.extend([weakref.ref(inputs[0]), weakref.ref(output)])
+
+    handles = [p.module.register_forward_hook(watch) for p in loaded.layers]
+    handles += [b.register_forward_hook(lambda m, a, o: refs.append(weakref.ref(o[0] if isinstance(o, tuple) else o)))
+                for _, b in loaded.arch.blocks(loaded.model)]
+    try:
+        result = scan(loaded, "nothing pinned " * 8, track_channel=3, keep_rows=True)
+    finally:
+        for h in handles:
+            h.remove()
+    gc.collect()
+    assert len(refs) == 3 * loaded.num_layers
+    assert all(r() is None for r in refs), "an activation outlived the scan"
+    assert all(isinstance(v, float) for st in result.layers for v in (st.out_value, st.in_max, st.resid_after))
+
+
+def test_linear_inputs_are_recorded_by_the_load_time_hooks_only():
+    """Calibration inputs come from the permanent hooks: equal to a reference with its own hooks
+    on a deep copy, no hook added to the shared model, other threads' passes not recorded."""
+    import copy
+
+    from sw_core.quant.targets import decoder_linears
+    from sw_core.scan import linear_inputs
+
+    loaded = tiny_model("gpt2", layers=2)
+    ids = loaded.encode("calibration text")
+    names = [t.name for t in decoder_linears(loaded.model)]
+    ref = copy.deepcopy(loaded.model)
+    want = {}
+    for n in names:
+        ref.get_submodule(n).register_forward_pre_hook(lambda m, a, n=n: want.__setitem__(n, a[0].reshape(-1, a[0].shape[-1])))
+    with torch.no_grad():
+        ref(input_ids=ids, use_cache=False)
+    counts = _hook_counts(loaded)
+    other = loaded.encode("another thread's much longer text " * 3)
+    stop = threading.Event()
+    t = threading.Thread(target=lambda: [loaded.model(input_ids=other) for _ in iter(stop.is_set, True)])
+    with torch.no_grad():
+        t.start()
+        try:
+            got = [linear_inputs(loaded, ids, names) for _ in range(3)]
+        finally:
+            stop.set()
+            t.join()
+    assert _hook_counts(loaded) == counts
+    for g in got:
+        assert set(g) == set(names)
+        for n in names:
+            torch.testing.assert_close(g[n], want[n])

@@ -8,13 +8,12 @@ residual channel `row` (the super activation).
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
 
 import torch
 
 from sw_core.edits import Coord
-from sw_core.loading import Loaded
+from sw_core.loading import Loaded, wrap
 
 
 @dataclass(frozen=True)
@@ -65,16 +64,7 @@ def build(shape: Shape, device: str, dtype: torch.dtype, seed: int = 0) -> Loade
         torch.set_default_dtype(previous)
     model.eval()
     model.requires_grad_(False)
-    return wrap(model, ByteTokenizer(), shape.name)
-
-
-def wrap(model, tokenizer, ref: str) -> Loaded:
-    """A `Loaded` around an in-process model, as `sw_core.tiny.tiny_model` builds one."""
-    from sw_core.arch import down_projections, model_type_of
-
-    return Loaded(model=model, tokenizer=tokenizer, ref=ref, model_type=model_type_of(model),
-                  layers=down_projections(model), from_cache=False, load_seconds=0.0,
-                  source="in-process", lock=threading.RLock())
+    return wrap(model, ByteTokenizer(), ref=shape.name, source="in-process")
 
 
 @torch.no_grad()

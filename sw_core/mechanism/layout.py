@@ -76,11 +76,8 @@ def _layout(loaded) -> _Layout:
 
 
 def decoder_layer(loaded, i: int) -> nn.Module:
-    """Layer `i`'s decoder block: the down projection's name minus its path inside the layer."""
-    from ..arch import spec_for
-
-    name = loaded.layers[i].name
-    return loaded.model.get_submodule(name[: -len("." + spec_for(loaded.model_type).down_proj)])
+    """Layer `i`'s decoder block (from the architecture adapter)."""
+    return loaded.arch.blocks(loaded.model)[i][1]
 
 
 def _module(layer: nn.Module, path: str | None):

@@ -45,7 +45,7 @@ class _MechanismTap(Tap):
         n = loaded.num_layers
         self.rec.resid, self.rec.sink = [None] * n, [None] * n
 
-    def on_layer_start(self, i, args, kwargs):
+    def on_block_start(self, i, args, kwargs):
         h = layer_input(args, kwargs)
         if self.token is not None:
             self.rec.h_in[i] = h[0, self.token].float().cpu()
@@ -60,7 +60,7 @@ class _MechanismTap(Tap):
         if self.trace_at is not None and self.trace_at[0] == i:
             self.rec.trace = y[:, self.trace_at[1]].float().cpu()
 
-    def on_layer_end(self, i, args, kwargs, output):
+    def on_block_end(self, i, args, kwargs, output):
         h = first_tensor(output)
         self.rec.resid[i] = h[0, :, self.rec.channel].float().cpu()
         if self.token is not None:

@@ -2,12 +2,12 @@
 
 Why not hooks of our own: adding or removing a hook on the shared model while another thread runs
 a forward through it races inside torch. The project registers every hook once, at load
-(`Loaded.__post_init__`); the scan's hooks on each down projection and each decoder layer hand
-their arguments to whatever recorder the `ContextVar` of `sw_core.scan` holds in the calling
-context, and are a no-op for every other thread. A `Tap` is such a recorder: set for one pass in
-this context only (`tapped`), reset on every exit, also when the forward raises.
+(`sw_core.instrument`); the hooks on each down projection and each decoder block hand their
+arguments to whatever recorder `sw_core.scan.recording` made active in the calling context, and
+are a no-op for every other thread. A `Tap` is such a recorder: active for one pass in this
+context only (`tapped`), reset on every exit, also when the forward raises.
 
-The coupling to `sw_core.scan` is this file only: the ContextVar and the three method names.
+The coupling to `sw_core.scan` is this file only: `recording` and the recorder's method names.
 """
 
 from __future__ import annotations
@@ -20,13 +20,18 @@ import torch
 class Tap:
     """Override what you need; each method gets the layer index first. Keep only what is shown."""
 
+    inputs_of = frozenset()  # no decoder linear's whole input is wanted
+
     def on_proj(self, i: int, inputs, output) -> None:  # the down projection ran
         pass
 
-    def on_layer_start(self, i: int, args, kwargs) -> None:  # decoder layer i is about to run
+    def on_linear_input(self, name: str, args) -> None:  # unused: inputs_of is empty
         pass
 
-    def on_layer_end(self, i: int, args, kwargs, output) -> None:  # decoder layer i ran
+    def on_block_start(self, i: int, args, kwargs) -> None:  # decoder layer i is about to run
+        pass
+
+    def on_block_end(self, i: int, args, kwargs, output) -> None:  # decoder layer i ran
         pass
 
 
@@ -45,10 +50,7 @@ def layer_input(args, kwargs) -> torch.Tensor:
 @contextmanager
 def tapped(tap: Tap):
     """Route this context's forward passes to `tap` (and not to a scan) until the block exits."""
-    from .. import scan
+    from ..scan import recording
 
-    token = scan._SCANNING.set(tap)
-    try:
+    with recording(tap):
         yield tap
-    finally:
-        scan._SCANNING.reset(token)

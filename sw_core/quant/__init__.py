@@ -16,6 +16,7 @@ import torch
 from ..edits import Coord
 from ..errors import BadInput
 from ..loading import Loaded
+from ..scan import linear_inputs
 from . import bnb, rtn, w8a8
 from .private import private_copy
 from .settings import CLIP_SEARCH, MODES, QuantSetting
@@ -109,19 +110,7 @@ def calibration_inputs(loaded: Loaded, text: str | None, targets, max_tokens: in
     if text is None:
         text = _default_calibration_text()
     ids = loaded.encode(text)[:, :max_tokens]
-    seen: dict[str, torch.Tensor] = {}
-    handles = []
-    for t in targets:
-        def grab(module, args, name=t.name):
-            seen[name] = args[0].detach().reshape(-1, args[0].shape[-1]).to(torch.float32).cpu()
-
-        handles.append(t.module.register_forward_pre_hook(grab))
-    try:
-        loaded.model(input_ids=ids, use_cache=False)
-    finally:
-        for h in handles:
-            h.remove()
-    return seen
+    return linear_inputs(loaded, ids, [t.name for t in targets])  # the hooks registered at load
 
 
 def _default_calibration_text() -> str:

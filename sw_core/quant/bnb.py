@@ -15,16 +15,14 @@ quantizes blocks of 64 weights (the layer width must be a multiple of 64). `skip
 from __future__ import annotations
 
 import tempfile
-import threading
 import time
 import logging
 from pathlib import Path
 
 import torch
 
-from ..arch import down_projections
 from ..errors import BadInput, ModelLoadError
-from ..loading import EMBEDDED, Loaded
+from ..loading import EMBEDDED, Loaded, wrap
 from .settings import QuantSetting
 
 BLOCK_4BIT = 64
@@ -83,10 +81,8 @@ def load_quantized(loaded: Loaded, setting: QuantSetting, skip: list[str]) -> Lo
             model = AutoModelForCausalLM.from_pretrained(tmp, use_safetensors=True, **kwargs)
     model.eval()
     model.requires_grad_(False)
-    return Loaded(model=model, tokenizer=loaded.tokenizer, ref=loaded.ref, model_type=loaded.model_type,
-                  layers=down_projections(model), from_cache=loaded.from_cache,
-                  load_seconds=time.perf_counter() - start,
-                  source=f"{loaded.source} [{setting.label}]", lock=threading.RLock())
+    return wrap(model, loaded.tokenizer, ref=loaded.ref, source=f"{loaded.source} [{setting.label}]",
+                from_cache=loaded.from_cache, start=start)
 
 
 def _source_folder(loaded: Loaded):

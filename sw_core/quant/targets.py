@@ -8,49 +8,21 @@ paper's comparisons keep them too.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-import torch
 from torch import nn
 
-from ..arch import spec_for
-from ..edits import Coord
+from ..arch import Projection, adapter_for, model_type_of
+from ..coord import Coord
 from ..errors import BadInput
 
 
-@dataclass
-class LinearTarget:
-    """One linear layer: its qualified name, the module, and whether its weight is stored [in, out]."""
-
-    name: str
-    module: nn.Module
-    transposed: bool
-    layer: int
-
-    def weight_view(self) -> torch.Tensor:
-        w = self.module.weight
-        return w.t() if self.transposed else w
-
-    @property
-    def in_features(self) -> int:
-        return self.weight_view().shape[1]
+LinearTarget = Projection  # one linear layer: layer, name, module, transposed; weight_view() reads
+# the offloaded copy under a device map (never a meta tensor), dense_weight() dequantizes
 
 
-def _is_linear(m: nn.Module) -> bool:
-    return isinstance(m, nn.Linear) or type(m).__name__ == "Conv1D"
-
-
-def decoder_linears(model: nn.Module, layers) -> list[LinearTarget]:
-    """Every linear layer inside the decoder blocks of `model` (`layers`: its DownProj list)."""
-    suffix = "." + spec_for(getattr(model.config, "model_type", "")).down_proj
-    out = []
-    for p in layers:
-        block_name = p.name[: -len(suffix)]
-        block = model.get_submodule(block_name)
-        for sub, m in block.named_modules():
-            if sub and _is_linear(m) and m.weight.dtype.is_floating_point:
-                out.append(LinearTarget(f"{block_name}.{sub}", m, type(m).__name__ == "Conv1D", p.layer))
-    return out
+def decoder_linears(model: nn.Module, layers=None) -> list[LinearTarget]:
+    """Every floating linear layer inside the decoder blocks of `model` (`layers` is unused: the
+    architecture's adapter knows where the blocks are; kept for callers that pass it)."""
+    return adapter_for(model_type_of(model)).linears(model)
 
 
 def super_coords(loaded, detection=None) -> list[Coord]:
