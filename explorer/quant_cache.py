@@ -10,12 +10,10 @@ the whole budget is returned but not kept. `SW_QUANT_CACHE_MB` sets the budget.
 
 from __future__ import annotations
 
-import os
 import threading
 from collections import OrderedDict
 
-from sw_core.errors import BadInput
-
+from . import limits
 from .computed import PPL_TEXT, PPL_TOKENS, cached, perplexity
 from .heavy import queued
 from .session import model_key
@@ -28,16 +26,8 @@ _building: dict = {}  # key -> Lock: one build per key, the others wait for it a
 
 
 def budget_bytes() -> int:
-    raw = os.environ.get("SW_QUANT_CACHE_MB", "").strip()
-    if not raw:
-        return DEFAULT_BUDGET_MB << 20
-    try:
-        mb = int(raw)
-    except ValueError:
-        raise BadInput(f"SW_QUANT_CACHE_MB={raw!r} is not a whole number of megabytes: set e.g. 1024, or unset it.") from None
-    if mb < 0:
-        raise BadInput(f"SW_QUANT_CACHE_MB={mb} must be 0 (keep nothing) or more.")
-    return mb << 20
+    mb = limits.env_int("SW_QUANT_CACHE_MB", minimum=0)  # 0: keep no copy
+    return (DEFAULT_BUDGET_MB if mb is None else mb) << 20
 
 
 def own_bytes(copy, original) -> int:
