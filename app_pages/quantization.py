@@ -21,23 +21,22 @@ for col, side, default in zip(st.columns(2), "ab", quant_controls.LESSON):
         st.subheader(f"Setting {side.upper()}")
         sides[side] = quant_controls.quant_setting_controls(side, default, loaded)
 
-results = {}
+results = {}  # side -> (setting, perplexity); a page holds one quantized copy at a time (memory)
 for side, setting in sides.items():  # errors show on the page itself, never inside a collapsed box
     with session.errors_shown(), st.spinner(f"{side.upper()}: {setting.label}: quantizing and measuring perplexity ..."):
-        qmodel = quant_cache.quantized_model(loaded, setting, coords)
-        results[side] = (setting, qmodel, quant_cache.quant_perplexity(loaded, setting, coords))
+        results[side] = (setting, quant_cache.quant_perplexity(loaded, setting, coords))
 with session.errors_shown(), st.spinner("Measuring the original's perplexity ..."):
     original = computed.perplexity(loaded, None)
 
 cols = st.columns(3)
 cols[0].metric("Perplexity, original", f"{original:,.2f}")
-for col, (side, (s, _, p)) in zip(cols[1:], results.items()):
+for col, (side, (s, p)) in zip(cols[1:], results.items()):
     col.metric(f"Perplexity, {side.upper()}", f"{p:,.2f}", f"×{p / original:,.2f}", delta_color="inverse",
                help=s.label)
 
 table = pd.DataFrame([{"setting": "original (unquantized)", "perplexity": original, "× original": 1.0}] + [
     {"setting": f"{side.upper()}: {s.label}", "perplexity": p, "× original": p / original}
-    for side, (s, _, p) in results.items()])
+    for side, (s, p) in results.items()])
 fig = quant_figure.ratio_bars(list(table["setting"]), list(table["perplexity"]), original,
                               title=f"Perplexity on the first {computed.PPL_TOKENS} tokens, as a ratio to the original")
 st.plotly_chart(fig, key="quant_ppl")
@@ -50,10 +49,16 @@ st.subheader("Generation under each setting")
 state_from_url("quant_gen_prompt", "qprompt", default=GEN_PROMPT)
 gen_prompt = st.text_input("Prompt", key="quant_gen_prompt")
 state_to_url(qprompt=None if gen_prompt == GEN_PROMPT else gen_prompt)
-with session.errors_shown():
-    generation.side_by_side({f"{side.upper()}: {s.label}": (q, None) for side, (s, q, _) in results.items()}, gen_prompt)
+rows = []
+for col, (side, (s, _)) in zip(st.columns(2), results.items()):
+    label = f"{side.upper()}: {s.label}"
+    with col, session.errors_shown():
+        qmodel = quant_cache.quantized_model(loaded, s, coords)  # kept from above, or built again
+        generation.side_by_side({label: (qmodel, None)}, gen_prompt)
+        rows += quant_controls.super_weight_rows(label, qmodel, det, loaded)
+    del qmodel
 
 st.subheader("The super weights under each setting")
-values = quant_controls.super_weight_table(results, det, loaded)
+values = pd.DataFrame(rows)
 st.dataframe(values, hide_index=True)
 downloads.download_table(values, "super-weight-values")

@@ -83,6 +83,8 @@ def deploy_memory() -> str:
             f"| bound: 2 x fp32 model + 1 GB | {d['bound_mb']:,.0f} MB |\n"
             f"| peak RSS of the public server, {d['sessions']} sessions | **{d['peak_rss_mb']:,.0f} MB** |\n"
             f"| pages each session opened | {', '.join(d['pages'])} |\n"
+            f"| tracebacks seen in the pages | {d['exceptions_seen']} |\n"
+            f"| malloc settings (as in the Dockerfile) | {', '.join(f'{k}={v}' for k, v in d['malloc'].items())} |\n"
             f"\n_{d['how']}. Regenerate: `{d['command']}`._\n")
 
 

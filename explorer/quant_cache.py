@@ -5,7 +5,8 @@ embedded model, one of every linear layer ~0.4 GB, a bitsandbytes reload the who
 count bounds none of that. The library does not cache (the caller decides what to keep): this
 module keeps the most recently used copies whose own tensors (those not shared with the
 original) fit in `budget_bytes()`, evicting the least recently used first. A copy larger than
-the whole budget is returned but not kept. `SW_QUANT_CACHE_MB` sets the budget.
+the whole budget is returned but not kept. `SW_QUANT_CACHE_MB` sets the budget (default 1024 MB,
+512 MB in public mode).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from .heavy import queued
 from .session import model_key
 
 DEFAULT_BUDGET_MB = 1024  # two all-layer copies of the embedded model (the page compares two settings)
+PUBLIC_BUDGET_MB = 512  # one all-layer copy plus a few down-projection ones: the server stays under 2x model + 1 GB
 
 _lock = threading.Lock()
 _copies: OrderedDict = OrderedDict()  # key -> (Loaded, bytes), least recently used first
@@ -27,7 +29,9 @@ _building: dict = {}  # key -> Lock: one build per key, the others wait for it a
 
 def budget_bytes() -> int:
     mb = limits.env_int("SW_QUANT_CACHE_MB", minimum=0)  # 0: keep no copy
-    return (DEFAULT_BUDGET_MB if mb is None else mb) << 20
+    if mb is None:
+        mb = PUBLIC_BUDGET_MB if limits.is_public() else DEFAULT_BUDGET_MB
+    return mb << 20
 
 
 def own_bytes(copy, original) -> int:

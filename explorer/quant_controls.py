@@ -85,14 +85,10 @@ def quant_setting_controls(side: str, default: str, loaded):
     return setting
 
 
-def super_weight_table(results: dict, det, original):
-    """One row per (setting, super weight): the value before and after quantization."""
-    import pandas as pd
+def super_weight_rows(label: str, qmodel, det, original) -> list[dict]:
+    """One row per super weight: its value before and after quantization under `label`'s setting."""
     from sw_core.quant import super_weight_values
 
-    rows = []
-    for side, (setting, qmodel, _) in results.items():
-        for v in super_weight_values(qmodel, det, original):
-            rows.append({"setting": f"{side.upper()}: {setting.label}", "weight": f"layer {v.layer} [{v.row}, {v.col}]",
-                         "original": v.original, "quantized": v.quantized, "relative error": v.relative_error})
-    return pd.DataFrame(rows)
+    return [{"setting": label, "weight": f"layer {v.layer} [{v.row}, {v.col}]", "original": v.original,
+             "quantized": v.quantized, "relative error": v.relative_error}
+            for v in super_weight_values(qmodel, det, original)]

@@ -267,9 +267,11 @@ def test_app_ignores_a_refused_url_model_and_hides_unexpected_errors(public_mode
 
     before = config.get_option("client.showErrorDetails")
     at = _app()
-    at.query_params["model"] = "meta-llama/Llama-2-70b-hf"
+    at.query_params.update({"model": "meta-llama/Llama-2-70b-hf", "device": "tpu", "dtype": "float32"})
     try:
         at.run()
+        assert any("Ignored the URL parameter device='tpu'" in w.value for w in at.warning)
+        assert at.selectbox(key="model_dtype").value == "float32"  # a usable value is taken as it is
         assert any("Ignored the URL parameter model='meta-llama/Llama-2-70b-hf'" in w.value and "allowlist" in w.value
                    for w in at.warning), [w.value for w in at.warning]
         assert at.text_input(key="model_ref").value == "embedded" and not at.error and not at.exception
