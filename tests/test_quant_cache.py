@@ -46,6 +46,9 @@ def test_a_copy_over_the_budget_is_used_but_not_kept(tiny, monkeypatch):
     monkeypatch.setenv("SW_QUANT_CACHE_MB", "0")
     q = quant_cache.quantized_model(tiny, QuantSetting("rtn", block=32), ())
     assert q is not tiny and quant_cache.kept()["copies"] == 0
+    monkeypatch.delenv("SW_QUANT_CACHE_MB")
+    monkeypatch.setenv("SW_PUBLIC", "1")  # a public server keeps less: an all-layer copy is rebuilt when needed
+    assert quant_cache.budget_bytes() == quant_cache.PUBLIC_BUDGET_MB << 20 < quant_cache.DEFAULT_BUDGET_MB << 20
     monkeypatch.setenv("SW_QUANT_CACHE_MB", "lots")
     with pytest.raises(Exception, match="SW_QUANT_CACHE_MB='lots' is not an integer"):
         quant_cache.budget_bytes()
