@@ -50,14 +50,19 @@ def _seed(p: str, seed) -> None:
         st.session_state.setdefault(f"{p}_{name}", value)
 
 
-def quant_setting_controls(side: str, default: str, loaded):
-    """Widgets for one QuantSetting (seeded from ?q<side>=..., written back); returns the setting."""
-    from sw_core.quant import QuantSetting
-
+def seed_from_url(side: str, default: str, loaded) -> None:
+    """Seed side's widgets from ?q<side>=... once per session ("Ignored ..." with the reason where it is drawn)."""
     p = f"q{side}"
     seed = state_from_url(f"{p}_url", p, lambda raw: usable(urlcodec.decode_setting(raw), loaded),
                           default=urlcodec.decode_setting(default))
     _seed(p, seed)
+
+
+def quant_setting_controls(side: str, loaded):
+    """Widgets for one QuantSetting (seeded by `seed_from_url`, written back to the URL); returns the setting."""
+    from sw_core.quant import QuantSetting
+
+    p = f"q{side}"
     mode = st.selectbox("Method", list(QUANT_MODES), format_func=QUANT_MODES.get, key=f"{p}_mode")
     kw = {}
     if mode == "rtn":
@@ -66,7 +71,7 @@ def quant_setting_controls(side: str, default: str, loaded):
         block = c2.selectbox("block (weights per scale)", BLOCKS, key=f"{p}_block")
         kw["block"] = int(block) if block.isdigit() else block
         c1, c2 = st.columns(2)
-        search = c2.toggle("search z on calibration text", key=f"{p}_search")
+        search = c2.toggle("search z", key=f"{p}_search", help="pick z by the reconstruction error on calibration text")
         clip = c1.number_input("clip at z std (0 = none)", 0.0, 100.0, step=0.5, key=f"{p}_clip", disabled=search)
         kw["clip_z"] = "search" if search else (clip or None)
     if mode == "w8a8":
