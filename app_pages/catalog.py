@@ -4,14 +4,14 @@ import pandas as pd
 import streamlit as st
 
 from sw_core import catalog
-from explorer import downloads, session
+from explorer import catalog_check, downloads, session
 
 st.title("Catalog")
 st.caption("Super weights published for known models (`layer: [row, col]` of `mlp.down_proj.weight`). "
            "Instruct and chat versions keep their base model's coordinates.")
 loaded, det = session.model_and_detection("Detecting super weights to check the catalog ...")
 with session.errors_shown():
-    checked = catalog.verify(loaded, det)
+    checked = catalog_check.verified(loaded)
 
 st.subheader(f"The loaded model: {loaded.name}")
 if checked:

@@ -3,46 +3,67 @@
 import pandas as pd
 import streamlit as st
 
-from sw_core import plots
-from explorer import computed, downloads, generation, quant_controls, session
+from explorer import computed, downloads, generation, quant_cache, quant_controls, quant_figure, session
+from explorer.urlstate import state_from_url, state_to_url
+
+GEN_PROMPT = "The capital of France is"
 
 st.title("Quantization")
-st.caption("Round-to-nearest with large blocks stretches each block's scale to fit the super weight, or clips it "
-           "away; holding the super weights out keeps both. Pick two settings to compare.")
+st.caption("It opens on the lesson: 4-bit rows of the down projections, clipped at 4 standard deviations, crush "
+           "the two super weights (A) unless they are held out (B): compare the perplexity and the generated text. "
+           "Then change either setting below: bits, block, clipping, which layers, W8A8, bitsandbytes.")
 loaded, det = session.model_and_detection("Detecting super weights ...")
 coords = tuple(det.coords())
+for side, default in zip("ab", quant_controls.LESSON):
+    quant_controls.seed_from_url(side, default, loaded)  # an unusable URL value: "Ignored ..." up here
+lesson = st.container()  # the outcome first, filled once the settings below are read
 
+st.subheader("The two settings")
 sides = {}
-for col, side, default in zip(st.columns(2), "ab", ("rtn;bits=8;block=tensor", "rtn;bits=8;block=tensor;aware=1")):
+for col, side in zip(st.columns(2), "ab"):
     with col, session.errors_shown():
-        st.subheader(f"Setting {side.upper()}")
-        sides[side] = quant_controls.quant_setting_controls(side, default)
+        st.markdown(f"**Setting {side.upper()}**")
+        sides[side] = quant_controls.quant_setting_controls(side, loaded)
 
-results = {}
-with st.status("Quantizing and measuring ...", expanded=False) as status, session.errors_shown():
-    for side, setting in sides.items():
-        status.update(label=f"{setting.label}: quantizing and measuring perplexity ...")
-        qmodel = computed.quantized_model(loaded, setting, coords)
-        results[side] = (setting, qmodel, computed.quant_perplexity(loaded, setting, coords))
-    original = computed.perplexity(loaded, None)
-    status.update(label="Done", state="complete")
+with lesson:
+    results = {}  # side -> (setting, perplexity); a page holds one quantized copy at a time (memory)
+    for side, setting in sides.items():  # errors show on the page itself, never inside a collapsed box
+        with session.errors_shown(), st.spinner(f"{side.upper()}: {setting.label}: quantizing and measuring perplexity ..."):
+            results[side] = (setting, quant_cache.quant_perplexity(loaded, setting, coords))
+    with session.errors_shown(), st.spinner("Measuring the original's perplexity ..."):
+        original = computed.perplexity(loaded, None)
 
+    cols = st.columns(3)
+    cols[0].metric("Perplexity, original", f"{original:,.2f}")
+    for col, (side, (s, p)) in zip(cols[1:], results.items()):
+        col.metric(f"Perplexity, {side.upper()}", f"{p:,.2f}", f"×{p / original:,.2f}", delta_color="inverse",
+                   help=s.label)
+
+    state_from_url("quant_gen_prompt", "qprompt", default=GEN_PROMPT)
+    gen_prompt = st.text_input("Prompt for the generated text", key="quant_gen_prompt")
+    state_to_url(qprompt=None if gen_prompt == GEN_PROMPT else gen_prompt)
+    rows = []
+    for col, (side, (s, _)) in zip(st.columns(2), results.items()):
+        label = f"{side.upper()}: {s.label}"
+        with col, session.errors_shown():
+            qmodel = quant_cache.quantized_model(loaded, s, coords)  # kept from above, or built again
+            generation.side_by_side({label: (qmodel, None)}, gen_prompt)
+            rows += quant_controls.super_weight_rows(label, qmodel, det, loaded)
+        del qmodel
+
+st.subheader("Perplexity under each setting")
 table = pd.DataFrame([{"setting": "original (unquantized)", "perplexity": original, "× original": 1.0}] + [
     {"setting": f"{side.upper()}: {s.label}", "perplexity": p, "× original": p / original}
-    for side, (s, _, p) in results.items()])
-st.dataframe(table, hide_index=True)
-downloads.download_table(table, "quantization-perplexity")
-fig = plots.value_bars(table["setting"], {"perplexity": list(table["perplexity"])}, log=True,
-                       title=f"Perplexity, first {computed.PPL_TOKENS} tokens", ytitle="perplexity")
+    for side, (s, p) in results.items()])
+fig = quant_figure.ratio_bars(list(table["setting"]), list(table["perplexity"]), original,
+                              title=f"Perplexity on the first {computed.PPL_TOKENS} tokens, as a ratio to the original")
 st.plotly_chart(fig, key="quant_ppl")
+st.dataframe(table, hide_index=True, column_config={"perplexity": st.column_config.NumberColumn(format="%.2f"),
+                                                    "× original": st.column_config.NumberColumn(format="%.2f")})
+downloads.download_table(table, "quantization-perplexity")
 downloads.download_figure(fig, "quantization-perplexity")
 
 st.subheader("The super weights under each setting")
-values = quant_controls.super_weight_table(results, det, loaded)
+values = pd.DataFrame(rows)
 st.dataframe(values, hide_index=True)
 downloads.download_table(values, "super-weight-values")
-
-st.subheader("Generation under each setting")
-gen_prompt = st.text_input("Prompt", value="The capital of France is", key="quant_gen_prompt")
-with session.errors_shown():
-    generation.side_by_side({f"{side.upper()}: {s.label}": (q, None) for side, (s, q, _) in results.items()}, gen_prompt)

@@ -92,21 +92,6 @@ def zero_shot(loaded, edit, n: int = TRIVIA_QUESTIONS):
         return zero_shot_accuracy(loaded, edit, questions=trivia_questions(limit=n))
 
 
-@cached(4)
-def quantized_model(loaded, setting, coords: tuple):
-    """The quantized copy of the shared model (the shared model itself is never changed)."""
-    from sw_core.quant import quantized
-
-    with queued(f"quantize {setting.label}"):
-        return quantized(loaded, setting, list(coords))
-
-
-@cached(64)
-def quant_perplexity(loaded, setting, coords: tuple, max_tokens: int = PPL_TOKENS) -> float:
-    q = quantized_model(loaded, setting, coords)  # queues on its own: not nested below
-    return perplexity(q, None, PPL_TEXT, max_tokens)
-
-
 @dataclass
 class Continuation:
     """A generated continuation shared by every session that asks for the same computation."""

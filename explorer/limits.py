@@ -40,19 +40,23 @@ _ENV = {
 def current() -> Limits:
     """The limits in force now: public ones when SW_PUBLIC=1, else the defaults; env overrides win."""
     base = PUBLIC if is_public() else DEFAULT
-    overrides = {}
-    for field_name, var in _ENV.items():
-        raw = os.environ.get(var)
-        if raw is None or not raw.strip():
-            continue
-        try:
-            value = int(raw)
-        except ValueError:
-            raise BadInput(f"{var}={raw!r} is not an integer: set it to a positive whole number or unset it.") from None
-        if value < 1:
-            raise BadInput(f"{var}={value} must be at least 1.")
-        overrides[field_name] = value
+    overrides = {name: env_int(var) for name, var in _ENV.items()}
+    overrides = {name: value for name, value in overrides.items() if value is not None}
     return replace(base, **overrides) if overrides else base
+
+
+def env_int(var: str, minimum: int = 1) -> int | None:
+    """The whole number in environment variable `var` (None when unset or blank); BadInput if invalid."""
+    raw = os.environ.get(var)
+    if raw is None or not raw.strip():
+        return None
+    try:
+        value = int(raw)
+    except ValueError:
+        raise BadInput(f"{var}={raw!r} is not an integer: set it to a whole number of at least {minimum} or unset it.") from None
+    if value < minimum:
+        raise BadInput(f"{var}={value} must be at least {minimum}.")
+    return value
 
 
 def check_prompt(text) -> str:

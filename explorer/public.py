@@ -68,6 +68,7 @@ def check_load_request(ref, *, trust_remote_code: bool = False, allow_pickle: bo
         raise BadInput("No model given: pick one of the allowed models.")
     ref = ref.strip()
     allowed = allowlist()
+    _check_hub_id(ref)  # "org/name@rev", ".../tree/rev", a URL: say so, not "a local path"
     if ref != "embedded" and _is_local(ref):
         raise PublicModeRefusal(
             f"This is a public server: '{ref}' is a local path, and local files cannot be opened "
@@ -86,3 +87,9 @@ def _is_local(ref: str) -> bool:
     from sw_core.loading import _looks_local
 
     return _looks_local(ref)
+
+
+def _check_hub_id(ref: str) -> None:
+    from sw_core.loading import check_hub_id
+
+    check_hub_id(ref)

@@ -4,35 +4,85 @@ from __future__ import annotations
 
 import streamlit as st
 
+from sw_core.errors import BadInput
+
 from . import urlcodec
 from .urlstate import state_from_url, state_to_url
 
 QUANT_MODES = {"fp": "full precision", "rtn": "RTN (weight-only)", "w8a8": "W8A8 (simulated)",
-               "bnb-int8": "bitsandbytes LLM.int8", "bnb-nf4": "bitsandbytes NF4"}
+               "bnb-int8": "bitsandbytes LLM.int8", "bnb-nf4": "bitsandbytes NF4", "bnb-fp4": "bitsandbytes FP4"}
+# Every one runs on every width: a row's last block is shorter where the block does not divide it.
+BLOCKS = ["32", "64", "128", "256", "512", "row", "tensor"]
+GRANULARITY = {"tensor": "one scale per tensor", "token": "one scale per token"}
+ALL, DOWN = "all linear layers", "down projections only"
+
+# The page opens on the lesson, chosen from measured candidates (docs/quantization.md): 4-bit per-row
+# scales clipped at 4 standard deviations over the down projections crush the two super weights
+# (perplexity x7, broken text) unless they are held out (x2, the answer stays "Paris").
+LESSON = ("rtn;block=row;clip_z=4;modules=mlp.down_proj", "rtn;block=row;clip_z=4;modules=mlp.down_proj;aware=1")
 
 
-def quant_setting_controls(side: str, default: str):
-    """Widgets for one QuantSetting (seeded from ?q<side>=..., written back); returns the setting."""
+def down_projections(loaded) -> str:
+    """The name part shared by every down projection of this model, e.g. "mlp.down_proj" (Llama)."""
+    name = loaded.layers[0].name
+    parts = name.split(".")
+    return ".".join(parts[parts.index("0") + 1:]) if "0" in parts else name
+
+
+def usable(setting, loaded):
+    """`setting` if these widgets can show it, else BadInput with the reason (shown as "Ignored ...")."""
+    if setting.mode == "rtn" and str(setting.block) not in BLOCKS:
+        raise BadInput(f"block {setting.block} is not offered here: use one of {', '.join(BLOCKS)}.")
+    if setting.modules not in (None, down_projections(loaded)):
+        raise BadInput(f"modules={setting.modules!r} is not offered here: use none (all linear layers) or "
+                       f"{down_projections(loaded)!r} (the down projections).")
+    if setting.mode == "bnb-int8" and not 0 <= setting.threshold <= 100:
+        raise BadInput(f"threshold {setting.threshold:g} is outside 0..100.")
+    return setting
+
+
+def _seed(p: str, seed) -> None:
+    defaults = {"mode": seed.mode, "bits": seed.bits, "block": str(seed.block), "aware": seed.aware or seed.skip_super_layers,
+                "clip": 0.0 if seed.clip_z in (None, "search") else float(seed.clip_z),
+                "search": seed.clip_z == "search", "modules": DOWN if seed.modules else ALL,
+                "granularity": seed.granularity, "threshold": float(seed.threshold)}
+    for name, value in defaults.items():
+        st.session_state.setdefault(f"{p}_{name}", value)
+
+
+def seed_from_url(side: str, default: str, loaded) -> None:
+    """Seed side's widgets from ?q<side>=... once per session ("Ignored ..." with the reason where it is drawn)."""
+    p = f"q{side}"
+    seed = state_from_url(f"{p}_url", p, lambda raw: usable(urlcodec.decode_setting(raw), loaded),
+                          default=urlcodec.decode_setting(default))
+    _seed(p, seed)
+
+
+def quant_setting_controls(side: str, loaded):
+    """Widgets for one QuantSetting (seeded by `seed_from_url`, written back to the URL); returns the setting."""
     from sw_core.quant import QuantSetting
 
     p = f"q{side}"
-    seed = state_from_url(f"{p}_url", p, urlcodec.decode_setting, default=urlcodec.decode_setting(default))
-    st.session_state.setdefault(f"{p}_mode", seed.mode)
-    st.session_state.setdefault(f"{p}_bits", seed.bits)
-    st.session_state.setdefault(f"{p}_block", str(seed.block))
-    st.session_state.setdefault(f"{p}_clip", 0.0 if seed.clip_z in (None, "search") else float(seed.clip_z))
-    st.session_state.setdefault(f"{p}_aware", seed.aware or seed.skip_super_layers)
     mode = st.selectbox("Method", list(QUANT_MODES), format_func=QUANT_MODES.get, key=f"{p}_mode")
     kw = {}
     if mode == "rtn":
-        c1, c2, c3 = st.columns(3)
+        c1, c2 = st.columns(2)
         kw["bits"] = c1.slider("bits", 2, 8, key=f"{p}_bits")
-        block = c2.selectbox("block", ["32", "64", "128", "256", "512", "row", "tensor"], key=f"{p}_block")
+        block = c2.selectbox("block (weights per scale)", BLOCKS, key=f"{p}_block")
         kw["block"] = int(block) if block.isdigit() else block
-        clip = c3.number_input("clip z (0 = none)", 0.0, 100.0, step=0.5, key=f"{p}_clip")
-        kw["clip_z"] = clip or None
+        c1, c2 = st.columns(2)
+        search = c2.toggle("search z", key=f"{p}_search", help="pick z by the reconstruction error on calibration text")
+        clip = c1.number_input("clip at z std (0 = none)", 0.0, 100.0, step=0.5, key=f"{p}_clip", disabled=search)
+        kw["clip_z"] = "search" if search else (clip or None)
+    if mode == "w8a8":
+        kw["granularity"] = st.radio("activation scales", list(GRANULARITY), format_func=GRANULARITY.get,
+                                     key=f"{p}_granularity", horizontal=True)
     if mode in ("rtn", "w8a8"):
+        if st.radio("quantize", [ALL, DOWN], key=f"{p}_modules", horizontal=True) == DOWN:
+            kw["modules"] = down_projections(loaded)
         kw["aware"] = st.toggle("super-weight aware" if mode == "rtn" else "super-activation aware", key=f"{p}_aware")
+    if mode == "bnb-int8":
+        kw["threshold"] = st.number_input("outlier threshold", 0.0, 100.0, step=0.5, key=f"{p}_threshold")
     if mode.startswith("bnb"):
         kw["skip_super_layers"] = st.toggle("keep the super weights' layers unquantized", key=f"{p}_aware")
     setting = QuantSetting(mode, **kw)
@@ -40,14 +90,10 @@ def quant_setting_controls(side: str, default: str):
     return setting
 
 
-def super_weight_table(results: dict, det, original):
-    """One row per (setting, super weight): the value before and after quantization."""
-    import pandas as pd
+def super_weight_rows(label: str, qmodel, det, original) -> list[dict]:
+    """One row per super weight: its value before and after quantization under `label`'s setting."""
     from sw_core.quant import super_weight_values
 
-    rows = []
-    for side, (setting, qmodel, _) in results.items():
-        for v in super_weight_values(qmodel, det, original):
-            rows.append({"setting": f"{side.upper()}: {setting.label}", "weight": f"layer {v.layer} [{v.row}, {v.col}]",
-                         "original": v.original, "quantized": v.quantized, "relative error": v.relative_error})
-    return pd.DataFrame(rows)
+    return [{"setting": label, "weight": f"layer {v.layer} [{v.row}, {v.col}]", "original": v.original,
+             "quantized": v.quantized, "relative error": v.relative_error}
+            for v in super_weight_values(qmodel, det, original)]

@@ -6,6 +6,7 @@ session: it is never mutated; edits run inside `sw_core.edits.applied` in the sc
 
 from __future__ import annotations
 
+import logging
 from contextlib import contextmanager
 
 import streamlit as st
@@ -58,6 +59,29 @@ def errors_shown():
         yield
     except SuperWeightError as e:
         st.error(str(e))
+        st.stop()
+
+
+GENERIC_ERROR = ("Something went wrong on this page, and it was logged on the server. Try another setting, "
+                 "reload the page, or pick the 'embedded' model.")
+
+
+@contextmanager
+def unexpected_errors_hidden():
+    """In public mode an unexpected exception becomes our own short message (logged in full on the
+    server), never a traceback; locally it propagates so Streamlit shows it to the developer.
+
+    Streamlit's stop and rerun signals are BaseExceptions, not Exceptions: they pass through.
+    """
+    from . import public
+
+    try:
+        yield
+    except Exception:
+        if not public.is_public():
+            raise
+        logging.getLogger("explorer").exception("unexpected error on a page")
+        st.error(GENERIC_ERROR)
         st.stop()
 
 

@@ -105,8 +105,8 @@ def decode_setting(text: str):
             kw[name] = None if raw == "none" else (raw if raw == "search" else decode_number(raw))
         elif name == "threshold":
             kw[name] = decode_number(raw)
-        elif name == "granularity":
-            kw[name] = raw
+        elif name in ("granularity", "modules"):
+            kw[name] = None if raw == "none" else raw
         else:
             raise BadInput(f"Unknown quantization field {name!r} in {text!r}.")
     return QuantSetting(mode, **kw)

@@ -187,9 +187,12 @@ def wrap(model: nn.Module, tokenizer, *, ref: str, source: str, from_cache: bool
 
 def _looks_local(ref: str) -> bool:
     # A hub id is "name" or "org/name"; anything that exists, or looks like a path, is local.
+    if os.path.exists(os.path.expanduser(ref)):
+        return True
+    if hub_revision(ref) is not None:  # "org/name@rev", ".../tree/rev", a hub URL: a hub id, not a path
+        return False
     return (
-        os.path.exists(os.path.expanduser(ref))
-        or ref.startswith((".", "/", "~"))
+        ref.startswith((".", "/", "~"))
         or ref.endswith(".gguf")
         or ref.count("/") > 1
         or "\\" in ref
@@ -279,21 +282,121 @@ def _load_local(path: Path, kwargs, allow_pickle: bool):
     return model, AutoTokenizer.from_pretrained(path), str(path)
 
 
+_HUB_URL = ("https://huggingface.co/", "http://huggingface.co/", "huggingface.co/", "hf.co/")
+_REVISION_PATHS = ("/tree/", "/blob/", "/resolve/", "/commit/")
+PROBE_SECONDS = 1.5  # how long a missing network may delay the answer (the hub's own retries take ~25 s)
+_probe_cache: dict = {}  # host -> (monotonic time, reachable)
+
+
+def hub_revision(ref: str) -> str | None:
+    """What in `ref` names a revision or a URL ("@rev", ":rev", "/tree/rev", "https://huggingface.co/..."), else None."""
+    low = ref.lower()
+    for prefix in _HUB_URL:
+        if low.startswith(prefix):
+            return ref
+    for marker in _REVISION_PATHS:
+        if marker in ref:
+            return ref.split(marker, 1)[1]
+    head = ref.split("/", 1)[-1]
+    for sep in ("@", ":"):
+        if sep in head and not ref.startswith(("/", ".", "~")) and "\\" not in ref:
+            return head.split(sep, 1)[1]
+    return None
+
+
+def check_hub_id(ref: str) -> None:
+    """BadInput if `ref` is a hub id with a revision or a hub URL (load takes a plain id: "org/name")."""
+    rev = hub_revision(ref)
+    if rev is None:
+        return
+    plain = _plain_id(ref)
+    raise BadInput(
+        f"'{ref}' names a revision or a web address, not a plain hub id: models load from their main "
+        f"branch only, so give the id '{plain}'. For another revision, download it once "
+        f"(`huggingface-cli download {plain} --revision REV --local-dir DIR`) and give that folder "
+        "(a local run; a public server opens no local folders)."
+    )
+
+
+def _plain_id(ref: str) -> str:
+    low = ref.lower()
+    for prefix in _HUB_URL:
+        if low.startswith(prefix):
+            ref = ref[len(prefix):]
+            break
+    for marker in _REVISION_PATHS:
+        ref = ref.split(marker, 1)[0]
+    org, _, name = ref.partition("/")
+    name = name.split("@", 1)[0].split(":", 1)[0] if name else ""
+    org = org.split("@", 1)[0].split(":", 1)[0]
+    return f"{org}/{name}" if name else org
+
+
+def hub_offline_reason() -> str | None:
+    """Why the hub cannot be reached now ("HF_HUB_OFFLINE is set", "no network"), or None if it can.
+
+    A TCP connection with a short timeout, run in a thread so that a slow DNS lookup cannot hold
+    the caller either; the answer is reused for 30 s.
+    """
+    if os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on"):
+        return "HF_HUB_OFFLINE is set"
+    from urllib.parse import urlparse
+
+    endpoint = os.environ.get("HF_ENDPOINT", "").strip() or "https://huggingface.co"
+    url = urlparse(endpoint)
+    host, port = url.hostname or "huggingface.co", url.port or (80 if url.scheme == "http" else 443)
+    now = time.monotonic()
+    cached = _probe_cache.get((host, port))
+    if cached and now - cached[0] < 30:
+        return None if cached[1] else f"no network: {host} cannot be reached"
+    ok = _reachable(host, port)
+    _probe_cache[(host, port)] = (now, ok)
+    return None if ok else f"no network: {host} cannot be reached"
+
+
+def _reachable(host: str, port: int) -> bool:
+    """Whether a TCP connection to host:port opens within PROBE_SECONDS (a hanging lookup counts as no)."""
+    result = {"ok": False}
+
+    def probe():
+        import socket
+
+        try:
+            socket.create_connection((host, port), timeout=PROBE_SECONDS).close()
+            result["ok"] = True
+        except OSError:
+            pass
+
+    worker = threading.Thread(target=probe, daemon=True)
+    worker.start()
+    worker.join(PROBE_SECONDS)
+    return result["ok"]
+
+
 def _load_hub(ref: str, kwargs, allow_pickle: bool):
+    check_hub_id(ref)
     AutoConfig, AutoModelForCausalLM, AutoTokenizer = _auto_classes()
+    offline = hub_offline_reason()
+    # Offline: read the local cache only, so a missing model fails at once instead of after retries.
+    local = {"local_files_only": True} if offline else {}
     try:
-        config = AutoConfig.from_pretrained(ref, trust_remote_code=kwargs["trust_remote_code"])
+        config = AutoConfig.from_pretrained(ref, trust_remote_code=kwargs["trust_remote_code"], **local)
         _check_config(config, ref)
-        model = AutoModelForCausalLM.from_pretrained(ref, use_safetensors=not allow_pickle or None, **kwargs)
-        tokenizer = AutoTokenizer.from_pretrained(ref)
+        model = AutoModelForCausalLM.from_pretrained(ref, use_safetensors=not allow_pickle or None, **kwargs, **local)
+        tokenizer = AutoTokenizer.from_pretrained(ref, **local)
     except OSError as e:
         if isinstance(e, ModelLoadError):
             raise
         hf_home = os.environ.get("HF_HOME", "~/.cache/huggingface")
+        if offline:
+            raise ModelLoadError(
+                f"Offline ({offline}): the hub model '{ref}' is not in the local cache ({hf_home}), and "
+                "the Hugging Face hub cannot be reached to download it. Use 'embedded', which works "
+                "offline, or connect once to download the model."
+            ) from e
         raise ModelLoadError(
             f"Could not load the hub model '{ref}': it is not in the local cache ({hf_home}) and "
-            f"the Hugging Face hub could not be reached (no network, or HF_HUB_OFFLINE is set), or "
-            f"the id does not exist. Check the id and the network, or use 'embedded', which works "
-            f"offline. Detail: {str(e).splitlines()[0] if str(e) else type(e).__name__}"
+            f"the Hugging Face hub did not provide it, or the id does not exist. Check the id, or use "
+            f"'embedded', which works offline. Detail: {str(e).splitlines()[0] if str(e) else type(e).__name__}"
         ) from e
     return model, tokenizer, ref

@@ -104,29 +104,7 @@ def test_classroom_button_removes_the_super_weight():
     assert float(metric(at, "Perplexity (lower is better)").replace(",", "")) > 1000 * ppl
 
 
-def test_quantization_page_switches_settings():
-    at = start("app_pages/quantization.py")
-    assert not at.error
-    table = at.dataframe[0].value
-    assert list(table["setting"])[1:] == ["A: RTN int8 per tensor naive", "B: RTN int8 per tensor aware"]
-    values = at.dataframe[1].value
-    aware = values[values.setting.str.startswith("B")]
-    assert (aware["quantized"] == aware["original"]).all()  # held out: kept exactly
-    at.selectbox(key="qb_mode").set_value("w8a8").run()
-    assert not at.exception and not at.error
-    assert at.dataframe[0].value["setting"].iloc[2] == "B: W8A8 per-tensor aware"  # "aware" carries over
-    assert at.query_params["qb"] == "w8a8;aware=1"
-    w8a8 = at.dataframe[0].value["perplexity"].iloc[2]
-    at.toggle(key="qb_aware").set_value(False).run()
-    assert at.dataframe[0].value["setting"].iloc[2] == "B: W8A8 per-tensor naive"
-    assert at.dataframe[0].value["perplexity"].iloc[2] != w8a8
-
-
-def test_quantization_bad_block_is_explained():
-    at = start(query={"qa": "rtn;block=128"})
-    at.switch_page("app_pages/quantization.py").run()
-    assert not at.exception
-    assert any("does not divide" in e.value for e in at.error)
+# The Quantization page: tests/test_app_quantization.py.
 
 
 def test_catalog_page_checks_the_loaded_model():

@@ -242,6 +242,9 @@ def test_app_refuses_a_model_with_an_error_and_keeps_serving(public_mode):
     assert any("not on its allowlist" in e.value for e in at.error), [e.value for e in at.error]
     at.text_input(key="model_ref").set_value(str(Path(APP).parent)).run()
     assert any("local path" in e.value for e in at.error), [e.value for e in at.error]
+    at.text_input(key="model_ref").set_value("openai-community/gpt2@main").run()
+    assert any("names a revision" in e.value and "'openai-community/gpt2'" in e.value for e in at.error)
+    assert not any("local path" in e.value for e in at.error)
     at.text_input(key="model_ref").set_value("embedded").run()
     assert not at.exception and not at.error  # the same session serves the allowed model again
     assert at.metric, "the page shows its results again"
@@ -255,3 +258,31 @@ def test_app_refuses_an_over_long_prompt(public_mode):
     at.text_area(key="act_prompt").set_value("word " * 500).run()  # 2,500 characters
     assert not at.exception
     assert any("the limit here is 2,000" in e.value for e in at.error), [e.value for e in at.error]
+
+
+def test_app_ignores_a_refused_url_model_and_hides_unexpected_errors(public_mode, monkeypatch):
+    from streamlit import config
+
+    from explorer import session
+
+    before = config.get_option("client.showErrorDetails")
+    at = _app()
+    at.query_params.update({"model": "meta-llama/Llama-2-70b-hf", "device": "tpu", "dtype": "float32"})
+    try:
+        at.run()
+        assert any("Ignored the URL parameter device='tpu'" in w.value for w in at.warning)
+        assert at.selectbox(key="model_dtype").value == "float32"  # a usable value is taken as it is
+        assert any("Ignored the URL parameter model='meta-llama/Llama-2-70b-hf'" in w.value and "allowlist" in w.value
+                   for w in at.warning), [w.value for w in at.warning]
+        assert at.text_input(key="model_ref").value == "embedded" and not at.error and not at.exception
+        assert config.get_option("client.showErrorDetails") == "none"  # Streamlit's own traceback is off too
+
+        def broken(*args, **kwargs):
+            raise RuntimeError("an internal detail a visitor must not see")
+
+        monkeypatch.setattr(session, "model_and_detection", broken)
+        at.switch_page("app_pages/quantization.py").run()
+        assert not at.exception
+        assert [e.value for e in at.error] == [session.GENERIC_ERROR]
+    finally:
+        config.set_option("client.showErrorDetails", before)  # process-wide: later tests get the default

@@ -35,6 +35,39 @@ def test_rtn_error_is_at_most_half_a_step_per_block(bits, block):
     assert max(len(torch.unique(r)) for r in per_block) <= 2**bits
 
 
+def _reference_rtn(w, bits, block, clip_z=None, hold=()):
+    """Plain per-row loop: each row cut into chunks of `block` (the last one shorter), asymmetric RTN."""
+    out = w.clone()
+    levels = 2**bits - 1
+    for r in range(w.shape[0]):
+        for start in range(0, w.shape[1], block):
+            cols = [c for c in range(start, min(start + block, w.shape[1])) if (r, c) not in hold]
+            chunk = w[r, cols]
+            if clip_z is not None:
+                mean, std = chunk.mean(), chunk.std(unbiased=False)
+                chunk = chunk.clamp(mean - clip_z * std, mean + clip_z * std)
+            lo, hi = chunk.min(), chunk.max()
+            step = max(float(hi - lo) / levels, 1e-12)
+            out[r, cols] = torch.clamp(torch.round((chunk - lo) / step), 0, levels) * step + lo
+    return out
+
+
+@pytest.mark.parametrize("block,clip_z", [(64, None), (128, 3.0), (512, 2.0)])
+def test_ragged_last_block_matches_a_plain_loop(block, clip_z):
+    torch.manual_seed(block)
+    w = torch.randn(6, 576, dtype=torch.float64).float()  # 576 = the embedded model's width: 128 does not divide it
+    w[3, 570] = 40.0  # an outlier in a row's short last block
+    hold = {(3, 570)}
+    mask = torch.zeros_like(w, dtype=torch.bool)
+    mask[3, 570] = True
+    for h, m in ((set(), None), (hold, mask)):
+        got = rtn.fake_quantize(w, 3, block, clip_z=clip_z, hold_out=m)
+        assert got.shape == w.shape
+        assert torch.allclose(got, _reference_rtn(w, 3, block, clip_z, h), atol=1e-5)
+    # the short last block has its own step: the outlier there does not touch the first block's grid
+    assert rtn.step_sizes(w, 3, block).numel() == 6 * -(-576 // block)
+
+
 def test_held_out_weight_is_exact_and_out_of_the_statistics():
     torch.manual_seed(0)
     w = torch.randn(4, 64) * 0.1
@@ -61,8 +94,9 @@ def test_bad_bits_and_blocks_say_what_to_do(tiny):
     for bits in (1, 9, 4.0, True):
         with pytest.raises(BadInput, match="bits"):
             QuantSetting("rtn", bits=bits)
-    with pytest.raises(BadInput, match="does not divide"):
-        quantized(tiny, QuantSetting("rtn", block=48), [])
+    for block in (48, 100, 1, 1 << 17):
+        with pytest.raises(BadInput, match="power of two"):
+            QuantSetting("rtn", block=block)
     with pytest.raises(BadInput, match="mode"):
         QuantSetting("int3")
     with pytest.raises(BadInput, match="granularity"):

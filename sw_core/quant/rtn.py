@@ -24,22 +24,43 @@ Z_GRID = (2.0, 3.0, 4.0, 6.0, 8.0, None)  # None = no clipping
 
 
 def block_size(block, out_features: int, in_features: int) -> int:
-    """Weights per block for a matrix [out, in]; BadInput if `block` does not divide the row."""
+    """Weights per block for a matrix [out, in] (a block wider than a row is the whole row).
+
+    A number that does not divide the row is fine: each row's last block is shorter (a ragged
+    block, as bitsandbytes' blockwise quantization has at the end of a tensor), so 64, 128, 256
+    and 512 work on every width.
+    """
     if block == "row":
         return in_features
     if block == "tensor":
         return out_features * in_features
-    if in_features % block:
-        raise BadInput(
-            f"Block size {block} does not divide a row of {in_features} weights: use a block "
-            f"that divides {in_features} (e.g. {', '.join(str(b) for b in _divisors(in_features))}), "
-            "'row' or 'tensor'."
-        )
-    return block
+    return min(block, in_features)
 
 
-def _divisors(n: int) -> list[int]:
-    return [b for b in (16, 32, 64, 96, 128, 192, 256, 384, 512) if n % b == 0][:5] or [n]
+def _blocks(w: torch.Tensor, block, hold_out: torch.Tensor | None):
+    """(x [blocks, size] float32, excluded [blocks, size] bool or None, padded row width).
+
+    Each row is padded to whole blocks; the padding is excluded from every statistic (like a
+    held-out weight) and cut off again by `_unblocked`.
+    """
+    out_f, in_f = w.shape
+    size = block_size(block, out_f, in_f)
+    x = w.detach().to(torch.float32)
+    width = in_f if block == "tensor" else -(-in_f // size) * size
+    pad = width - in_f
+    if pad:
+        x = torch.nn.functional.pad(x, (0, pad))
+    excluded = hold_out
+    if pad:
+        excluded = torch.zeros(out_f, width, dtype=torch.bool, device=x.device)
+        excluded[:, in_f:] = True
+        if hold_out is not None:
+            excluded[:, :in_f] |= hold_out
+    return x.reshape(-1, size), (None if excluded is None else excluded.reshape(-1, size)), width
+
+
+def _unblocked(x: torch.Tensor, out_f: int, in_f: int, width: int) -> torch.Tensor:
+    return x.reshape(out_f, width)[:, :in_f]
 
 
 def fake_quantize(w: torch.Tensor, bits: int, block, *, clip_z: float | None = None,
@@ -49,25 +70,26 @@ def fake_quantize(w: torch.Tensor, bits: int, block, *, clip_z: float | None = N
     hold_out: a bool mask [out, in] of weights kept out of the statistics and restored exactly.
     """
     out_f, in_f = w.shape
-    size = block_size(block, out_f, in_f)
     qmax = (1 << bits) - 1
-    x = w.detach().to(torch.float32).reshape(-1, size)  # [blocks, size]
-    mask = None if hold_out is None else hold_out.reshape(-1, size)
-    if clip_z is not None:
-        x = _clipped(x, clip_z, mask)
-    if mask is None:
-        lo, hi = x.amin(1, keepdim=True), x.amax(1, keepdim=True)
-    else:
-        lo = torch.where(mask, torch.inf, x).amin(1, keepdim=True)
-        hi = torch.where(mask, -torch.inf, x).amax(1, keepdim=True)
-        lo, hi = torch.nan_to_num(lo, posinf=0.0), torch.nan_to_num(hi, neginf=0.0)
+    orig, mask, width = _blocks(w, block, hold_out)
+    x = orig if clip_z is None else _clipped(orig, clip_z, mask)
+    lo, hi = _range(x, mask)
     step = ((hi - lo) / qmax).clamp_min_(1e-12)
     # One new tensor, then in-place passes: allocations, not arithmetic, dominate on a CPU.
     out = torch.sub(x, lo)
     out.div_(step).round_().clamp_(0, qmax).mul_(step).add_(lo)
     if mask is not None:
-        out = torch.where(mask, w.detach().to(torch.float32).reshape(-1, size), out)
-    return out.reshape(out_f, in_f)
+        out = torch.where(mask, orig, out)  # held-out weights exactly; padding is cut off below
+    return _unblocked(out, out_f, in_f, width).contiguous()
+
+
+def _range(x: torch.Tensor, mask: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each block's (min, max) [blocks, 1] over the weights not excluded by `mask`."""
+    if mask is None:
+        return x.amin(1, keepdim=True), x.amax(1, keepdim=True)
+    lo = torch.where(mask, torch.inf, x).amin(1, keepdim=True)
+    hi = torch.where(mask, -torch.inf, x).amax(1, keepdim=True)
+    return torch.nan_to_num(lo, posinf=0.0), torch.nan_to_num(hi, neginf=0.0)
 
 
 def _clipped(x: torch.Tensor, z: float, mask: torch.Tensor | None) -> torch.Tensor:
@@ -84,15 +106,9 @@ def _clipped(x: torch.Tensor, z: float, mask: torch.Tensor | None) -> torch.Tens
 
 def step_sizes(w: torch.Tensor, bits: int, block, hold_out: torch.Tensor | None = None) -> torch.Tensor:
     """Each block's step d (no clipping), one per block in row-major order: the error bound is d / 2."""
-    out_f, in_f = w.shape
-    size = block_size(block, out_f, in_f)
-    x = w.detach().to(torch.float32).reshape(-1, size)
-    if hold_out is None:
-        lo, hi = x.amin(1), x.amax(1)
-    else:
-        m = hold_out.reshape(-1, size)
-        lo, hi = torch.where(m, torch.inf, x).amin(1), torch.where(m, -torch.inf, x).amax(1)
-    return (hi - lo) / ((1 << bits) - 1)
+    x, mask, _ = _blocks(w, block, hold_out)
+    lo, hi = _range(x, mask)
+    return ((hi - lo) / ((1 << bits) - 1)).reshape(-1)
 
 
 def hold_out_masks(layers, coords) -> dict[str, torch.Tensor]:

@@ -11,6 +11,7 @@ from ..errors import BadInput
 
 MODES = ("fp", "rtn", "w8a8", "bnb-int8", "bnb-nf4", "bnb-fp4")
 BLOCKS = (32, 64, 128, 256, 512, "row", "tensor")
+MAX_BLOCK = 1 << 16  # numeric blocks are powers of two, as in GGUF and bitsandbytes
 GRANULARITIES = ("tensor", "token")
 CLIP_SEARCH = "search"  # clip_z="search": pick z by reconstruction error on calibration text
 
@@ -22,7 +23,8 @@ class QuantSetting:
     mode: fp (no quantization) | rtn (weight-only round-to-nearest) | w8a8 (simulated INT8
       weights and activations) | bnb-int8 (LLM.int8) | bnb-nf4 | bnb-fp4 (bitsandbytes 4-bit).
     bits, block, clip_z: RTN only. block is a number of consecutive weights along the input
-      dimension, "row" (a whole row) or "tensor" (one scale for the whole matrix). clip_z=None:
+      dimension (a power of two; a row's last block is shorter where it does not divide the row),
+      "row" (a whole row) or "tensor" (one scale for the whole matrix). clip_z=None:
       no clipping; a number: clip at mean +- z*std per block; "search": z chosen by search.
     aware: hold out the super weights (RTN), the super activations (W8A8), or keep the super
       weights' layers unquantized (bitsandbytes: same as skip_super_layers).
@@ -76,8 +78,10 @@ def check(s: QuantSetting) -> None:
     if isinstance(s.block, bool) or (not isinstance(s.block, int) and s.block not in ("row", "tensor")):
         raise BadInput(f"block={s.block!r} is not valid: use a positive number such as "
                        f"{', '.join(str(b) for b in BLOCKS[:5])}, or 'row' or 'tensor'.")
-    if isinstance(s.block, int) and s.block < 2:
-        raise BadInput(f"block={s.block} is too small: use at least 2 weights per block (e.g. 32, 64, 128).")
+    if isinstance(s.block, int) and (s.block < 2 or s.block > MAX_BLOCK or s.block & (s.block - 1)):
+        raise BadInput(f"block={s.block} is not valid: use a power of two from 2 to {MAX_BLOCK} (e.g. 32, 64, "
+                       "128, 256, 512; a row's last block is shorter where the block does not divide it), "
+                       "'row' or 'tensor'.")
     if s.clip_z is not None and s.clip_z != CLIP_SEARCH:
         if isinstance(s.clip_z, bool) or not isinstance(s.clip_z, (int, float)) or not 0 < s.clip_z < 1000:
             raise BadInput(f"clip_z={s.clip_z!r} is not valid: use a positive number of standard "
