@@ -154,7 +154,7 @@ def _cli(capsys, *args) -> tuple[int, str]:
 
 @pytest.mark.parametrize("args,message", [
     (["info", "--model", "./no/such/model"], "does not exist"),
-    (["info", "--model", "nobody-here/not-a-model-xyz"], "could not be reached"),
+    (["info", "--model", "nobody-here/not-a-model-xyz"], "cannot be reached"),
     (["info", "--device", "tpu"], "Unknown device 'tpu'"),
     (["bench", "--model", "tiny-nonsense", "--out", "unused"], "Unknown tiny model 'tiny-nonsense'"),
 ])
