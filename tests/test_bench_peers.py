@@ -81,10 +81,10 @@ def test_prompt_of_tokens_is_exact_on_the_embedded_model(embedded):
 
 def test_peak_over_sees_a_tensor_made_and_freed_inside():
     size = 64 * 1024 * 1024
-    _, peak = peak_over(lambda: torch.ones(size // 4).sum())
+    _, peak, seconds = peak_over(lambda: torch.ones(size // 4).sum())
     if peak is None:
         pytest.skip("this kernel does not let a process reset its peak resident set")
-    assert peak >= 0.9 * size
+    assert peak >= 0.9 * size and seconds > 0
 
 
 PEERS = all(importlib.util.find_spec(m) for m in ("transformer_lens", "nnsight"))
@@ -111,3 +111,25 @@ def test_peers_match_a_plain_reference(embedded):
         tool = tools.make(name, embedded)
         assert gate.maxima_ok(expected, tool.maxima(embedded.tokenizer.decode(ids[0]), ids)), name
         assert gate.logits_ok(float((tool.ablated(ids) - ablated).abs().max())), name
+
+
+def test_scaling_docs_list_every_job_and_keep_the_7b_row_pending():
+    from bench.peers import scaling
+
+    row = {"model": "m", "parameters": 2_000_000, "tokens": 32, "seconds": 0.5, "peak_mib": None}
+    rows = [{**row, "job": j} for j in scaling.JOBS]
+    record = {"date": "d", "threads": 1, "repeats": 1, "load_average_before": [1.0], "load_average_after": [1.0],
+              "figure": "scaling.png", "context_window": 8192, "by_length": rows, "by_size": rows,
+              "pending": [scaling.PENDING_7B], "skipped_lengths": [16384]}
+    block = scaling.docs_block(record, None)
+    assert "![scaling](scaling.png)" in block and "| 32 | 0.5 | — | 0.5 | — | 0.5 | — |" in block
+    assert "| m (2 M) |" in block and block.count("pending |") >= 6 and "[16384]" in block
+
+
+def test_scaling_study_on_a_tiny_model_gives_each_job_at_each_length():
+    from bench.peers import scaling
+    from sw_core.tiny import tiny_model
+
+    rows = scaling.study(tiny_model("llama", layers=2), [16, 64], 1, "tiny")
+    assert [(r["tokens"], r["job"]) for r in rows] == [(n, j) for n in (16, 64) for j in scaling.JOBS]
+    assert all(r["seconds"] > 0 and r["parameters"] > 0 for r in rows)

@@ -34,7 +34,7 @@ def main(tool_name: str, prompts_file: str, tokens: str) -> dict:
     cold = time.time() - t0
     prompt = prompts[tokens]
     ids = ids_of(prompt)
-    _, peak = peak_over(lambda: tool.maxima(prompt, ids))
+    _, peak, _ = peak_over(lambda: tool.maxima(prompt, ids))
     return {"tool": tool_name, "tokens": ids.shape[1], "cold_start_s": cold, "peak_bytes": peak}
 
 

@@ -49,18 +49,22 @@ def reset_peak() -> bool:
         return False
 
 
-def peak_over(fn) -> tuple[object, int | None]:
-    """(fn(), peak resident bytes during fn above the resident bytes before it); None if unreadable."""
+def peak_over(fn) -> tuple[object, int | None, float]:
+    """(fn(), peak resident bytes during fn above the resident bytes before it or None if
+    unreadable, seconds fn took). The collection before it is not timed."""
     import gc
+    import time
 
     gc.collect()
     ok = reset_peak()
     before = _status_kib("VmRSS")
+    start = time.perf_counter()
     result = fn()
+    seconds = time.perf_counter() - start
     peak = _status_kib("VmHWM")
     if not ok or before is None or peak is None:
-        return result, None
-    return result, (peak - before) * 1024
+        return result, None, seconds
+    return result, (peak - before) * 1024, seconds
 
 
 def load_average() -> list[float]:
