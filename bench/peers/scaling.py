@@ -66,7 +66,6 @@ def study(loaded, lengths, repeats, label) -> list[dict]:
 
 
 def main(argv=None) -> dict:
-    reexec_with_malloc_env("bench.peers.scaling")
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--lengths", default="32,128,256,512,2048,8192")
     ap.add_argument("--size-tokens", type=int, default=256, help="prompt length of the model-size study (tiny models hold 256)")
@@ -75,7 +74,12 @@ def main(argv=None) -> dict:
     ap.add_argument("--out", default=str(ROOT / "bench" / "scaling.json"))
     ap.add_argument("--docs", default=str(ROOT / "docs" / "benchmarks.md"))
     ap.add_argument("--figure", default=str(ROOT / "docs" / "scaling.png"))
+    ap.add_argument("--render-only", action="store_true", help="redraw the figure and docs from --out, measure nothing")
     args = ap.parse_args(argv)
+    if args.render_only:
+        record = json.loads(Path(args.out).read_text())
+        return write(record, args)
+    reexec_with_malloc_env("bench.peers.scaling")
 
     import torch
 
@@ -100,9 +104,13 @@ def main(argv=None) -> dict:
         "by_length": by_length, "by_size": by_size, "pending": [PENDING_7B],
         "skipped_lengths": too_long, "context_window": context, "repeats": args.repeats, "threads": args.threads,
         "load_average_before": load_before, "load_average_after": load_average(),
-        "seconds": round(time.time() - started, 1), "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(started)),
+        "seconds": round(time.time() - started, 1), "cpu_seconds": round(time.process_time(), 1), "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(started)),
     }
-    record["figure"] = save_figure(by_length, by_size, Path(args.figure))
+    return write(record, args)
+
+
+def write(record, args) -> dict:
+    record["figure"] = save_figure(record["by_length"], record["by_size"], Path(args.figure))
     Path(args.out).write_text(json.dumps(record, indent=1) + "\n")
     docs = Path(args.docs)
     docs.parent.mkdir(parents=True, exist_ok=True)
@@ -118,13 +126,15 @@ def save_figure(by_length, by_size, path: Path) -> str:
 
     fig = make_subplots(rows=2, cols=2, subplot_titles=(
         "time vs prompt length (135M)", "peak memory vs prompt length (135M)",
-        f"time vs model size ({by_size[0]['tokens'] if by_size else '?'} tokens)", "peak memory vs model size"))
+        f"time vs model size ({by_size[0]['tokens'] if by_size else '?'} tokens)",
+        "peak memory vs model size (tiny models: < 1 MiB, not shown)"))
     colours = {"scan": "#1f77b4", "detection": "#d62728", "perplexity": "#2ca02c"}
     for col, key in ((1, "seconds"), (2, "peak_mib")):
         for row, (rows, x) in enumerate(((by_length, "tokens"), (by_size, "parameters")), start=1):
             for job in JOBS:
-                # A log axis cannot show 0: a tiny model's peak below one page is left out.
-                pts = sorted((r[x], r[key]) for r in rows if r["job"] == job and (r[key] or 0) > 0)
+                # A log axis cannot show the tiny models' peaks (< 1 MiB: the kernel's resident
+                # counters move in steps of 64 pages), so they are left out.
+                pts = sorted((r[x], r[key]) for r in rows if r["job"] == job and (r[key] or 0) >= 1)
                 fig.add_scatter(x=[p[0] for p in pts], y=[p[1] for p in pts], mode="lines+markers",
                                 name=job, line_color=colours[job], legendgroup=job,
                                 showlegend=(row, col) == (1, 1), row=row, col=col)
@@ -142,6 +152,12 @@ def save_figure(by_length, by_size, path: Path) -> str:
         return html.name
 
 
+def _mib(value) -> str:
+    if value is None:
+        return "—"
+    return "< 1" if value < 1 else f"{value:.3g}"
+
+
 def _table(rows, first: str) -> list[str]:
     out = [f"| {first} | " + " | ".join(f"{j}: s | {j}: MiB" for j in JOBS) + " |",
            "|---|" + "---|---|" * len(JOBS)]
@@ -150,7 +166,7 @@ def _table(rows, first: str) -> list[str]:
         cells = []
         for job in JOBS:
             r = next((r for r in rows if (r["parameters"], r["tokens"], r["job"]) == (params, tokens, job)), None)
-            cells += ["—", "—"] if r is None else [f"{r['seconds']:.3g}", "—" if r["peak_mib"] is None else f"{r['peak_mib']:.3g}"]
+            cells += ["—", "—"] if r is None else [f"{r['seconds']:.3g}", _mib(r["peak_mib"])]
         label = tokens if first == "tokens" else f"{model} ({params / 1e6:.3g} M)"
         out.append(f"| {label} | " + " | ".join(cells) + " |")
     return out
@@ -160,7 +176,8 @@ def docs_block(record, docs_dir: Path) -> str:
     lines = [
         f"Measured {record['date']} by `make bench-scaling` ({record['threads']} torch thread(s), "
         f"{record['repeats']} call(s) per figure; load average {record['load_average_before']} before, "
-        f"{record['load_average_after']} after). Memory: peak resident memory during the call above that "
+        f"{record['load_average_after']} after; {record['seconds']:.0f} s wall, "
+        f"{record.get('cpu_seconds', 'unrecorded')} s CPU). Memory: peak resident memory during the call above that "
         "before it.",
         "",
         f"![scaling]({record['figure']})",
