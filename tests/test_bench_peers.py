@@ -117,13 +117,14 @@ def test_scaling_docs_list_every_job_and_keep_the_7b_row_pending():
     from bench.peers import scaling
 
     row = {"model": "m", "parameters": 2_000_000, "tokens": 32, "seconds": 0.5, "peak_mib": None}
-    rows = [{**row, "job": j} for j in scaling.JOBS]
+    rows = [{**row, "job": j} for j in scaling.JOBS] + [{**row, "job": "scan", "tokens": 64, "peak_mib": 0.2}]
     record = {"date": "d", "threads": 1, "repeats": 1, "load_average_before": [1.0], "load_average_after": [1.0],
               "figure": "scaling.png", "context_window": 8192, "by_length": rows, "by_size": rows,
-              "pending": [scaling.PENDING_7B], "skipped_lengths": [16384]}
+              "pending": [scaling.PENDING_7B], "skipped_lengths": [16384], "seconds": 12.0}
     block = scaling.docs_block(record, None)
     assert "![scaling](scaling.png)" in block and "| 32 | 0.5 | — | 0.5 | — | 0.5 | — |" in block
-    assert "| m (2 M) |" in block and block.count("pending |") >= 6 and "[16384]" in block
+    assert "| 64 | 0.5 | < 1 | — | — | — | — |" in block
+    assert "12 s wall, unrecorded s CPU" in block and "| m (2 M) |" in block and block.count("pending |") >= 6 and "[16384]" in block
 
 
 def test_scaling_study_on_a_tiny_model_gives_each_job_at_each_length():
