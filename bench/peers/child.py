@@ -1,8 +1,9 @@
-"""One fresh process for one (tool, prompt length): time from process start to the tool's first
-result, then the peak memory of its maxima job at that length, printed as one JSON line.
+"""One fresh process for one tool: the peak memory of its maxima job at one prompt length
+(TOKENS), or, with TOKENS = "cold", the time from process start to its first result. Prints one
+JSON line.
 
 Usage (the parent sets SW_PEERS_T0 = time.time() just before starting it):
-    python -m bench.peers.child TOOL PROMPTS.json TOKENS
+    python -m bench.peers.child TOOL PROMPTS.json TOKENS|cold
 """
 
 from __future__ import annotations
@@ -32,10 +33,12 @@ def main(tool_name: str, prompts_file: str, tokens: str) -> dict:
     warm = prompts["warm"]
     tool.maxima(warm, ids_of(warm))  # the first forward of a cold process
     cold = time.time() - t0
+    if tokens == "cold":
+        return {"tool": tool_name, "cold_start_s": cold}
     prompt = prompts[tokens]
     ids = ids_of(prompt)
     _, peak, _ = peak_over(lambda: tool.maxima(prompt, ids))
-    return {"tool": tool_name, "tokens": ids.shape[1], "cold_start_s": cold, "peak_bytes": peak}
+    return {"tool": tool_name, "tokens": ids.shape[1], "peak_bytes": peak}
 
 
 if __name__ == "__main__":

@@ -14,11 +14,13 @@ QUIET_ENV = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_NO_ADVISORY_WARNINGS": "1", "T
              "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
 
 
-def child_env() -> dict[str, str]:
-    """The environment of a fresh measuring process: one thread, offline, exact-peak malloc."""
+def child_env(exact_peak: bool = True) -> dict[str, str]:
+    """The environment of a fresh measuring process: one thread, offline; with exact_peak, the
+    malloc setting above (it makes loading slower, so cold starts are timed without it)."""
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     path = os.environ.get("PYTHONPATH", "")
-    return {**os.environ, **QUIET_ENV, **MALLOC_ENV, "PYTHONPATH": root + (os.pathsep + path if path else "")}
+    env = {k: v for k, v in os.environ.items() if k not in MALLOC_ENV}
+    return {**env, **QUIET_ENV, **(MALLOC_ENV if exact_peak else {}), "PYTHONPATH": root + (os.pathsep + path if path else "")}
 
 
 def reexec_with_malloc_env(module: str) -> None:

@@ -4,9 +4,9 @@
 
 In this one process (1 thread), every tool runs the same two jobs on the same token ids, interleaved
 (tool order rotates each repeat, so a slow phase of the machine hits all alike); medians are kept.
-A peer's time counts only when its results equal ours (the gate in `gate.py`). Peak memory and the
-cold start come from fresh processes, one per (tool, length) (`child.py`). Writes bench/peers.json
-and the generated table in docs/benchmarks.md.
+A peer's time counts only when its results equal ours (the gate in `gate.py`). Peak memory comes
+from fresh processes, one per (tool, length), the cold start from COLD_SAMPLES more per tool
+(`child.py`). Writes bench/peers.json and the generated table in docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ from bench.peers.tools import load_ours, make
 ROOT = Path(__file__).resolve().parents[2]
 ALL = gate.BASELINES + gate.TOOLS
 WARM_TOKENS = 32
+COLD_SAMPLES = 2  # cold-start processes per tool
 
 
 def seconds(fn) -> float:
@@ -74,8 +75,9 @@ def interleaved(tools, prompt, ids, repeats: int) -> tuple[dict, dict]:
     return maxima, ablation
 
 
-def fresh_process(tool: str, prompts_file: str, tokens: int) -> dict:
-    env = {**child_env(), "SW_PEERS_T0": repr(time.time())}
+def fresh_process(tool: str, prompts_file: str, tokens) -> dict:
+    """Peak memory at `tokens` (exact-peak malloc), or the cold start when tokens == "cold"."""
+    env = {**child_env(exact_peak=tokens != "cold"), "SW_PEERS_T0": repr(time.time())}
     done = subprocess.run([sys.executable, "-m", "bench.peers.child", tool, prompts_file, str(tokens)],
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
     if done.returncode != 0:
@@ -131,6 +133,10 @@ def main(argv=None) -> dict:
                 res = fresh_process(name, f.name, n)
                 record["lengths"][str(n)].setdefault("fresh_process", {})[name] = res
                 peaks[name] = res.get("peak_bytes")
+        for _ in range(COLD_SAMPLES):
+            for name in ALL:
+                print(f"[peers] cold start: {name}", flush=True)
+                res = fresh_process(name, f.name, "cold")
                 if res.get("cold_start_s") is not None:
                     cold[name].append(res["cold_start_s"])
     finally:
