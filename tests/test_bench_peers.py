@@ -134,3 +134,12 @@ def test_scaling_study_on_a_tiny_model_gives_each_job_at_each_length():
     rows = scaling.study(tiny_model("llama", layers=2), [16, 64], 1, "tiny")
     assert [(r["tokens"], r["job"]) for r in rows] == [(n, j) for n in (16, 64) for j in scaling.JOBS]
     assert all(r["seconds"] > 0 and r["parameters"] > 0 for r in rows)
+
+
+def test_memory_processes_get_the_exact_peak_malloc_setting_and_cold_starts_do_not(monkeypatch):
+    from bench.peers.measure import MALLOC_ENV, child_env
+
+    monkeypatch.setenv("MALLOC_MMAP_THRESHOLD_", "1")  # inherited from a parent that had it
+    exact, cold = child_env(), child_env(exact_peak=False)
+    assert all(exact[k] == v for k, v in MALLOC_ENV.items()) and not set(MALLOC_ENV) & set(cold)
+    assert exact["OMP_NUM_THREADS"] == cold["OMP_NUM_THREADS"] == "1" and cold["HF_HUB_OFFLINE"] == "1"
