@@ -68,8 +68,11 @@ def perplexity(loaded, edit, text_name: str = PPL_TEXT, max_tokens: int = PPL_TO
 def stopwords(loaded, edit, n: int = STOP_PROMPTS):
     from sw_core.metrics import next_word_prompts, stopword_probabilities
 
+    # Sorted by length: batches of similar prompts pad less (a quarter fewer tokens for the 12);
+    # every figure is a mean over the prompts, so their order does not change it.
+    prompts = sorted(next_word_prompts(n), key=lambda p: len(p.prompt))
     with queued("stop words"):
-        return stopword_probabilities(loaded, edit, prompts=next_word_prompts(n))
+        return stopword_probabilities(loaded, edit, prompts=prompts)
 
 
 @cached(256)
