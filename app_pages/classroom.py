@@ -22,7 +22,7 @@ if not det.found:
     st.stop()
 
 removed = urlstate.state_from_url("class_removed", "removed", urlcodec.decode_bool, default=False)
-c1, c2 = st.columns([2, 3], vertical_alignment="center")
+c1, c2, c3 = st.columns([2, 2, 3], vertical_alignment="center")
 if c1.button("Put the super weight back" if removed else "Remove the super weight", type="primary", key="class_button"):
     st.session_state["class_removed"] = removed = not removed
     st.rerun()
@@ -36,7 +36,7 @@ if len(coords) > 1:
     remove_all = c2.toggle(f"Remove all {len(coords)} super weights", key="class_all")
 targets = coords if remove_all else coords[:1]
 edit = Edit.of({c: 0.0 for c in targets}) if removed else None
-st.markdown(("**Removed:** " if removed else "**Intact:** ") + ", ".join(str(c) for c in targets))
+c3.markdown(("**Removed:** " if removed else "**Intact:** ") + ", ".join(str(c) for c in targets))
 
 urlstate.state_from_url("class_prompt", "cprompt", urlcodec.decode_choice(PRESETS), default=PRESETS[0])
 prompt = st.pills("Prompt", PRESETS, key="class_prompt") or PRESETS[0]
@@ -46,6 +46,7 @@ now = "without the super weight" if removed else "same model"
 
 with session.errors_shown(), st.spinner("Measuring ..."):
     fig, nw = figures.next_word_figure(loaded, edit, prompt, font_size=BIG, edited_name=now)
+    fig.update_layout(height=420)  # the whole chart in a 1280x800 window
     ppl0, ppl1 = computed.perplexity(loaded, None), computed.perplexity(loaded, edit)
     stop_fig, shift = figures.stopword_figure(loaded, edit, title="Stop words' share of the next word",
                                               font_size=BIG, edited_name=now)
@@ -55,9 +56,10 @@ right.metric("Perplexity, original", formatting.perplexity_text(ppl0), help="Low
              f"the model is by {computed.PPL_TOKENS} tokens of an encyclopedia article.")
 right.metric("Perplexity, now", formatting.perplexity_text(ppl1),
              delta=f"×{ppl1 / ppl0:,.1f}" if edit else None, delta_color="inverse")
-right.metric("Stop words' share of the next word", f"{shift.stop_mass.edited:.0%}",
+right.metric("Stop words' share", f"{shift.stop_mass.edited:.0%}",
              delta=f"×{shift.stop_mass.ratio:.1f}" if edit else None, delta_color="inverse",
-             help=f"Mean over {shift.prompts} sentences: the, and, of, a, to, in, is, that, full stop, comma.")
+             help=f"The next word's probability of being a stop word (the, and, of, a, to, in, is, that, "
+             f"full stop, comma), mean over {shift.prompts} sentences.")
 if edit:
     fall = min(range(len(nw.words)), key=lambda i: nw.edited[i] / max(nw.original[i], 1e-12))
     rise = max(range(len(nw.words)), key=lambda i: nw.edited[i] - nw.original[i])

@@ -20,7 +20,8 @@ rows = [{"layer": w.layer, "row": w.row, "col": w.col, "weight": w.value, "share
          "super activation": w.activation.value, "token": w.activation.token, "spike ratio": w.spike_ratio}
         for w in det.super_weights]
 df = pd.DataFrame(rows)
-st.dataframe(df, hide_index=True, column_config={
+on_screen = df.round({"super activation": 0, "spike ratio": 1})  # 24,022 and 675.3 on screen; downloads keep all digits
+st.dataframe(on_screen, hide_index=True, column_config={
     "weight": st.column_config.NumberColumn(format="%.3f"),
     "share of spike": st.column_config.NumberColumn(format="percent"),
     "super activation": st.column_config.NumberColumn(format="localized"),
@@ -62,7 +63,7 @@ if c3.toggle("Zero-shot trivia accuracy (slow)", key="sw_zeroshot"):
 
 left, right = st.columns([3, 2])
 with left, session.errors_shown(), st.spinner("Stop-word probabilities ..."):
-    fig, shift = figures.stopword_figure(loaded, edit)
+    fig, _ = figures.stopword_figure(loaded, edit)
     st.plotly_chart(fig, key="sw_stopwords")
     downloads.download_figure(fig, "stop-words")
 with right, session.errors_shown():

@@ -89,7 +89,7 @@ def classroom_case(repeats: int) -> BenchResult:
 
     return _toggle_case(
         "app_classroom_toggle", "app_pages/classroom.py", intact, _classroom_click,
-        ["Perplexity, now", "Stop words' share of the next word"], Goal("value", "<=", 3.0),
+        ["Perplexity, now", "Stop words' share"], Goal("value", "<=", 3.0),
         "AppTest, Classroom: 'Remove the super weight' until perplexity, stop-word share, the next-word chart "
         "and both generated texts are drawn (edited numbers computed for the first time)", repeats)
 

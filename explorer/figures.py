@@ -21,7 +21,7 @@ def stopword_figure(loaded, edit, *, title: str = "Next-token probability of sto
     ratios = shift.words + [shift.stop_mass, shift.target]
     fig = plots.probability_bars(words, [r.original for r in ratios], [r.edited for r in ratios],
                                  ratios=[r.ratio for r in ratios], title=f"{title} ({shift.prompts} sentences)",
-                                 font_size=font_size, names=("original", edited_name))
+                                 font_size=font_size, names=("original", edited_name), show_ratios=edit is not None)
     return fig, shift
 
 
@@ -32,5 +32,5 @@ def next_word_figure(loaded, edit, prompt: str, *, font_size: int = 14, edited_n
     nw = next_words(loaded, edit, prompt)
     fig = plots.probability_bars([shown(w) for w in nw.words], nw.original, nw.edited,
                                  title=f"Next word after “{prompt}”", font_size=font_size,
-                                 names=("original", edited_name))
+                                 names=("original", edited_name), show_ratios=edit is not None)
     return fig, nw

@@ -23,7 +23,7 @@ def _layer_axis(n_layers: int, reverse: bool = False) -> dict:
     step = 1 if n_layers <= 32 else 2 if n_layers <= 64 else 5
     lo, hi = -0.5, n_layers - 0.5
     return dict(tickmode="array", tickvals=list(range(0, n_layers, step)), range=[hi, lo] if reverse else [lo, hi],
-                autorange=False)
+                autorange=False, automargin=True)
 
 
 def _log10(values) -> list[list[float]] | list[float]:
@@ -53,11 +53,13 @@ def activation_heatmap(scan) -> go.Figure:
         hovertemplate="layer %{y}, %{x}: %{text}<extra></extra>",
         colorbar=_log_colorbar(min(flat), max(flat), "|activation|"),
     ))
-    spike = _spike_layer(scan)
-    fig.add_annotation(x="max |output|", y=spike.layer, text=f"spike: layer {spike.layer}, channel {spike.out_channel}",
-                       showarrow=True, arrowhead=2, ax=90, ay=0, font=dict(color="white"), bgcolor="#d62728")
-    fig.update_yaxes(title="layer", **_layer_axis(len(layers), reverse=True))
-    fig.update_layout(title="down_proj max |activation| by layer (log colour)", height=max(360, 16 * len(layers)),
+    axis = _layer_axis(len(layers), reverse=True)
+    spike = _spike_layer(scan)  # named on its own tick, left of the cells: covers no data and no colour bar
+    if spike.layer not in axis["tickvals"]:
+        axis["tickvals"] = sorted(axis["tickvals"] + [spike.layer])
+    axis["ticktext"] = [f"<b>spike ch {spike.out_channel} → {v}</b>" if v == spike.layer else str(v) for v in axis["tickvals"]]
+    fig.update_yaxes(title="layer", **axis)
+    fig.update_layout(title="max |activation| by layer (log colour)", height=max(360, 16 * len(layers)),
                       margin=dict(l=50, r=20, t=50, b=30))
     return fig
 
@@ -101,11 +103,11 @@ def max_per_layer(scan) -> go.Figure:
 
 
 def probability_bars(words, original, edited, *, title: str, ratios=None, font_size: int = 14,
-                     names=("original", "edited")) -> go.Figure:
+                     names=("original", "edited"), show_ratios: bool = True) -> go.Figure:
     """Grouped bars per word: probability under the original and the edited model, ratio on top.
 
-    Every text (ticks, ratio labels, legend) is at least `font_size` px; the legend sits right of
-    the plot, so a long title never runs into it.
+    Every text (ticks, ratio labels, legend) is at least 12 px; the title sits at the top, the legend
+    on its own line below it, so the two never overlap. show_ratios=False: no labels (nothing changed).
     """
     size = max(MIN_LABEL_PX, font_size)
     ratios = ratios if ratios is not None else [e / o if o else float("inf") for o, e in zip(original, edited)]
@@ -114,17 +116,17 @@ def probability_bars(words, original, edited, *, title: str, ratios=None, font_s
     fig.add_bar(x=list(words), y=list(original), name=names[0], marker_color=ORIGINAL,
                 hovertemplate="%{x}: %{y:.3f}<extra>" + names[0] + "</extra>")
     fig.add_bar(x=list(words), y=list(edited), name=names[1], marker_color=EDITED, customdata=labels,
-                text=labels, textposition="outside", textfont=dict(size=size), cliponaxis=False,
-                hovertemplate="%{x}: %{y:.3f} (%{customdata} the original)<extra>" + names[1] + "</extra>")
+                text=labels if show_ratios else None, textposition="outside", textfont=dict(size=size),
+                cliponaxis=False, hovertemplate="%{x}: %{y:.3f} (%{customdata} the original)<extra>" + names[1] + "</extra>")
     top = max(list(original) + list(edited) + [1e-9])
     axis_font = dict(size=size)
     fig.update_xaxes(tickfont=axis_font, title_font=axis_font)
     fig.update_yaxes(tickfont=axis_font, title_font=axis_font, range=[0, top * 1.2], tickformat=".0%" if top >= 0.1 else ".1%")
-    fig.update_layout(title=dict(text=title, font=dict(size=size + 4), x=0, xanchor="left"), barmode="group",
-                      yaxis_title="probability", height=400 + 6 * (size - 14), font=dict(size=size),
-                      uniformtext=dict(minsize=MIN_LABEL_PX, mode="show"),
-                      margin=dict(l=60, r=20, t=40 + 2 * size, b=40),
-                      legend=dict(font=dict(size=size), x=1.01, xanchor="left", y=1, yanchor="top"))
+    fig.update_layout(title=dict(text=title, font=dict(size=size + 4), x=0, xanchor="left", yref="container", y=1,
+                                 yanchor="top", pad=dict(t=6)),
+                      barmode="group", yaxis_title="probability", height=300 + 7 * size, font=dict(size=size),
+                      uniformtext=dict(minsize=MIN_LABEL_PX, mode="show"), margin=dict(l=30 + 3 * size, r=20, t=24 + 3 * size, b=40),
+                      legend=dict(font=dict(size=size), orientation="h", x=0, xanchor="left", y=1.0, yanchor="bottom"))
     return fig
 
 

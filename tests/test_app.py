@@ -152,7 +152,7 @@ def test_classroom_teaches_with_the_chosen_prompt_and_keeps_it_in_the_url(embedd
     assert at.query_params["removed"] == "1" and "all" not in at.query_params
     assert at.code[0].value != at.code[1].value
     # The paper's lesson with the main super weight alone: stop words gain (measured x1.8 on 64 prompts).
-    assert float(delta(at, "Stop words' share of the next word").lstrip("×")) > 1.2
+    assert float(delta(at, "Stop words' share").lstrip("×")) > 1.2
     bars = figure(at, "class_next_words")["data"]
     assert "Summer is hot. Winter is" in figure(at, "class_next_words")["layout"]["title"]["text"]
     words = dict(zip(bars[0]["x"], zip(bars[0]["y"], bars[1]["y"])))

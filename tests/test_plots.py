@@ -24,7 +24,8 @@ def test_heatmap_marks_the_measured_spike_layer(embedded_scan):
     outputs = [row[1] for row in heat.z]
     assert outputs.index(max(outputs)) == 11
     assert math.isclose(10 ** outputs[11], embedded_scan.layers[11].out_max, rel_tol=1e-6)
-    assert "layer 11, channel 507" in fig.layout.annotations[0].text
+    ticks = dict(zip(fig.layout.yaxis.tickvals, fig.layout.yaxis.ticktext))
+    assert "spike ch 507" in ticks[11] and ticks[10] == "10"
 
 
 def test_token_heatmap_traces_the_channel(embedded_scan):
@@ -102,9 +103,11 @@ def test_bar_labels_are_readable_and_the_legend_clears_the_title():
     fig = plots.probability_bars(["the", "cold"], [0.104, 0.054], [0.118, 0.004], title="a long title " * 8,
                                  font_size=8)
     assert fig.data[1].textfont.size >= 12 and fig.layout.xaxis.tickfont.size >= 12
-    assert fig.layout.legend.x >= 1 and fig.layout.legend.xanchor == "left"  # beside the plot, not over the title
     assert fig.layout.yaxis.range[0] == 0  # bars start at zero
     assert list(fig.data[1].text) == ["×1.1", "×0.074"]
+    legend_top = fig.layout.legend.y  # the legend sits on the plot's top edge, the title in the margin above
+    assert fig.layout.legend.yanchor == "bottom" and legend_top == 1.0 and fig.layout.title.yref == "container"
+    assert fig.layout.margin.t >= 3 * fig.layout.legend.font.size
 
 
 def test_next_word_bars_match_a_plain_forward_pass(embedded):
