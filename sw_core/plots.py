@@ -102,6 +102,17 @@ def max_per_layer(scan) -> go.Figure:
     return fig
 
 
+def _ratio_label(r: float) -> str:
+    """Short enough to sit above a bar at full size: ×1.1, ×11, ÷16, ÷2,941."""
+    if not math.isfinite(r):
+        return "new"
+    if r >= 1:
+        return f"×{r:.1f}" if r < 10 else f"×{r:,.0f}"
+    if r <= 0:
+        return "÷∞"
+    return f"÷{1 / r:.1f}" if r > 0.1 else f"÷{1 / r:,.0f}"
+
+
 def probability_bars(words, original, edited, *, title: str, ratios=None, font_size: int = 14,
                      names=("original", "edited"), show_ratios: bool = True) -> go.Figure:
     """Grouped bars per word: probability under the original and the edited model, ratio on top.
@@ -111,13 +122,14 @@ def probability_bars(words, original, edited, *, title: str, ratios=None, font_s
     """
     size = max(MIN_LABEL_PX, font_size)
     ratios = ratios if ratios is not None else [e / o if o else float("inf") for o, e in zip(original, edited)]
-    labels = [f"×{r:,.2g}" if math.isfinite(r) else "new" for r in ratios]
+    labels = [_ratio_label(r) for r in ratios]
     fig = go.Figure()
     fig.add_bar(x=list(words), y=list(original), name=names[0], marker_color=ORIGINAL,
                 hovertemplate="%{x}: %{y:.3f}<extra>" + names[0] + "</extra>")
     fig.add_bar(x=list(words), y=list(edited), name=names[1], marker_color=EDITED, customdata=labels,
                 text=labels if show_ratios else None, textposition="outside", textfont=dict(size=size),
-                cliponaxis=False, hovertemplate="%{x}: %{y:.3f} (%{customdata} the original)<extra>" + names[1] + "</extra>")
+                constraintext="none", cliponaxis=False,  # labels keep their size, never shrunk to the bar
+                hovertemplate="%{x}: %{y:.3f} (%{customdata} vs the original)<extra>" + names[1] + "</extra>")
     top = max(list(original) + list(edited) + [1e-9])
     axis_font = dict(size=size)
     fig.update_xaxes(tickfont=axis_font, title_font=axis_font)
@@ -125,7 +137,7 @@ def probability_bars(words, original, edited, *, title: str, ratios=None, font_s
     fig.update_layout(title=dict(text=title, font=dict(size=size + 4), x=0, xanchor="left", yref="container", y=1,
                                  yanchor="top", pad=dict(t=6)),
                       barmode="group", yaxis_title="probability", height=300 + 7 * size, font=dict(size=size),
-                      uniformtext=dict(minsize=MIN_LABEL_PX, mode="show"), margin=dict(l=30 + 3 * size, r=20, t=24 + 3 * size, b=40),
+                      margin=dict(l=30 + 3 * size, r=20, t=24 + 3 * size, b=40),
                       legend=dict(font=dict(size=size), orientation="h", x=0, xanchor="left", y=1.0, yanchor="bottom"))
     return fig
 

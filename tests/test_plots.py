@@ -59,7 +59,7 @@ def test_figures_work_on_tiny_models(model_type):
 def test_probability_bars_show_ratios():
     fig = plots.probability_bars(["the", ".", ","], [0.1, 0.02, 0.01], [0.2, 0.1, 0.1], title="stop words")
     assert [b.name for b in fig.data] == ["original", "edited"]
-    assert list(fig.data[1].text) == ["×2", "×5", "×10"]
+    assert list(fig.data[1].text) == ["×2.0", "×5.0", "×10"]
 
 
 def test_value_bars_log_axis():
@@ -104,7 +104,7 @@ def test_bar_labels_are_readable_and_the_legend_clears_the_title():
                                  font_size=8)
     assert fig.data[1].textfont.size >= 12 and fig.layout.xaxis.tickfont.size >= 12
     assert fig.layout.yaxis.range[0] == 0  # bars start at zero
-    assert list(fig.data[1].text) == ["×1.1", "×0.074"]
+    assert list(fig.data[1].text) == ["×1.1", "÷14"] and fig.data[1].constraintext == "none"  # full size
     legend_top = fig.layout.legend.y  # the legend sits on the plot's top edge, the title in the margin above
     assert fig.layout.legend.yanchor == "bottom" and legend_top == 1.0 and fig.layout.title.yref == "container"
     assert fig.layout.margin.t >= 3 * fig.layout.legend.font.size
