@@ -61,16 +61,16 @@ if c3.toggle("Zero-shot trivia accuracy (slow)", key="sw_zeroshot"):
     c4.metric("Trivia accuracy, edited", f"{zs1.accuracy:.0%}",
               delta=f"{(zs1.accuracy - zs0.accuracy) * 100:+.0f} pts" if edit else None)
 
-left, right = st.columns([3, 2])
-with left, session.errors_shown(), st.spinner("Stop-word probabilities ..."):
+with session.errors_shown(), st.spinner("Stop-word probabilities ..."):  # full width: 12 labelled pairs of bars
     fig, _ = figures.stopword_figure(loaded, edit)
     st.plotly_chart(fig, key="sw_stopwords")
     downloads.download_figure(fig, "stop-words")
-with right, session.errors_shown():
+left, _ = st.columns([2, 3])
+with left, session.errors_shown():
     st.markdown(f"**Next token after** “{computed.NEXT_TOKEN_PROMPT}”")
     top = computed.next_tokens(loaded, edit)
     shown = top.assign(original=top["original"].map(figures.shown), edited=top["edited"].map(figures.shown))
-    st.dataframe(shown, hide_index=True, column_config={  # narrow columns: fits beside the chart at 1280 px
+    st.dataframe(shown, hide_index=True, column_config={  # narrow columns: fits a 1280 px window
         "original": st.column_config.TextColumn(width="small"),
         "p original": st.column_config.NumberColumn("p", format="%.3f", width="small"),
         "edited": st.column_config.TextColumn(width="small"),

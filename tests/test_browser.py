@@ -176,7 +176,8 @@ def test_two_sessions_same_prompt_on_both_pages_share_the_text_without_a_traceba
     no_traceback(a)  # the first visitor's page still works after the others
 
 
-PAGES = {"activations": "", "super_weights": "super_weights", "classroom": "classroom",
+PAGES = {"activations": "", "super_weights": "super_weights", "super_weights_off": "super_weights?sw=11.507.1229=0",
+         "classroom": "classroom",
          "classroom_removed": "classroom?removed=1", "quantization": "quantization", "catalog": "catalog"}
 
 
@@ -191,5 +192,6 @@ def test_screenshot_of_every_page_at_1280x800(server, browser, name):
     page.wait_for_timeout(1500)  # plotly draws after the script run ends
     no_traceback(page)
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"))
+    page.screenshot(path=str(ARTIFACTS / f"{name}_full.png"), full_page=True)  # the rest of the page, to look at
     # nothing wider than the window: tables and charts fit 1280 px without a sideways scroll
     assert page.evaluate("() => document.querySelector('[data-testid=stMain]').scrollWidth") <= 1280
