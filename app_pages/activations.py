@@ -9,8 +9,9 @@ from explorer import computed, downloads, limits, session, urlstate
 DEFAULT_PROMPT = "Summer is hot. Winter is cold. The super weight holds this model together."
 
 st.title("Activations")
-st.caption("Max |input| and |output| of every layer's MLP down projection, from one forward pass. "
-           "A super weight shows as one layer whose output jumps by orders of magnitude.")
+st.caption("Shows the largest input and output of every layer's MLP down projection for your prompt (one "
+           "forward pass); a super weight shows as one layer whose output jumps by orders of magnitude.  \n"
+           "Try: type any prompt and press Ctrl+Enter; the spike stays at the same layer and channel.")
 loaded = session.model()
 urlstate.state_from_url("act_prompt", "prompt", default=DEFAULT_PROMPT)
 prompt = st.text_area("Prompt", key="act_prompt", height=80, help="Ctrl+Enter to update the charts")

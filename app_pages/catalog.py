@@ -7,8 +7,9 @@ from sw_core import catalog
 from explorer import catalog_check, downloads, session
 
 st.title("Catalog")
-st.caption("Super weights published for known models (`layer: [row, col]` of `mlp.down_proj.weight`). "
-           "Instruct and chat versions keep their base model's coordinates.")
+st.caption("Shows the super weights published for known models (`layer: [row, col]` of "
+           "`mlp.down_proj.weight`), checked against the model loaded now.  \n"
+           "Try: load another catalogued model in the sidebar; instruct and chat versions keep their base model's coordinates.")
 loaded, det = session.model_and_detection("Detecting super weights to check the catalog ...")
 with session.errors_shown():
     checked = catalog_check.verified(loaded)

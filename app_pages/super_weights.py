@@ -2,10 +2,14 @@
 
 import pandas as pd
 import streamlit as st
-from explorer import computed, downloads, edit_controls, figures, generation, session
+from explorer import computed, downloads, edit_controls, figures, formatting, generation, session, urlstate
 
+DEFAULT_GEN_PROMPT = "The capital of France is"
 
 st.title("Super weights")
+st.caption("Shows the weights this model cannot do without, found by scanning its activations, and what "
+           "removing or scaling each one does.  \nTry: switch a weight off below and watch perplexity, the "
+           "stop words, the next token and the generated text change.")
 loaded, det = session.model_and_detection("Detecting super weights (a few forward passes) ...")
 if not det.found:
     st.warning(f"No super weight found: the largest spike is {det.max_spike_ratio:.1f}x the median layer "
@@ -16,14 +20,23 @@ rows = [{"layer": w.layer, "row": w.row, "col": w.col, "weight": w.value, "share
          "super activation": w.activation.value, "token": w.activation.token, "spike ratio": w.spike_ratio}
         for w in det.super_weights]
 df = pd.DataFrame(rows)
-st.dataframe(df, hide_index=True)
+on_screen = df.round({"super activation": 0, "spike ratio": 1})  # 24,022 and 675.3 on screen; downloads keep all digits
+st.dataframe(on_screen, hide_index=True, column_config={
+    "weight": st.column_config.NumberColumn(format="%.3f"),
+    "share of spike": st.column_config.NumberColumn(format="percent"),
+    "super activation": st.column_config.NumberColumn(format="localized"),
+    "spike ratio": st.column_config.NumberColumn(format="localized")})
 downloads.download_table(df, "super-weights")
 if det.late_spikes:
     st.caption("Late spikes that cancel the super activation: " + ", ".join(
         f"layer {s.layer} ch {s.channel} ({s.value:+,.0f}, {s.label})" for s in det.late_spikes))
 
 with st.expander(f"Stability across {len(computed.DETECTION_PROMPTS)} prompts"):
+    # Remembered per session and model, so the table stays through every later rerun (a cache hit).
+    asked = st.session_state.setdefault("stability_models", set())
     if st.button("Run detection on every prompt", key="stability_run"):
+        asked.add(session.model_key(loaded))
+    if session.model_key(loaded) in asked:
         with session.errors_shown(), st.spinner("Detecting on each prompt ..."):
             multi = computed.detection(loaded, computed.DETECTION_PROMPTS)
         stab = pd.DataFrame([{"super weight": str(w.coord), "found by": f"{len(w.prompts)}/{len(multi.prompts)}",
@@ -37,29 +50,36 @@ edit = edit_controls.edit_controls(det)
 with session.errors_shown(), st.spinner("Perplexity, original and edited ..."):
     before, after = computed.perplexity(loaded, None), computed.perplexity(loaded, edit)
 c1, c2, c3, c4 = st.columns(4)
-c1.metric("Perplexity, original", f"{before:.2f}", help=f"First {computed.PPL_TOKENS} tokens of the 1911 Britannica "
-          "article on Shakespeare.")
-c2.metric("Perplexity, edited", f"{after:,.2f}", delta=f"×{after / before:,.2f}", delta_color="inverse")
+c1.metric("Perplexity, original", formatting.perplexity_text(before), help=f"First {computed.PPL_TOKENS} tokens "
+          "of the 1911 Britannica article on Shakespeare.")
+c2.metric("Perplexity, edited", formatting.perplexity_text(after), delta=f"×{after / before:,.2f}" if edit else None,
+          delta_color="inverse")
 if c3.toggle("Zero-shot trivia accuracy (slow)", key="sw_zeroshot"):
     with session.errors_shown(), st.spinner("Zero-shot accuracy, original and edited ..."):
         zs0, zs1 = computed.zero_shot(loaded, None), computed.zero_shot(loaded, edit)
     c3.metric("Trivia accuracy, original", f"{zs0.accuracy:.0%}", help=f"{zs0.questions} four-way questions")
-    c4.metric("Trivia accuracy, edited", f"{zs1.accuracy:.0%}", delta=f"{(zs1.accuracy - zs0.accuracy) * 100:+.0f} pts")
+    c4.metric("Trivia accuracy, edited", f"{zs1.accuracy:.0%}",
+              delta=f"{(zs1.accuracy - zs0.accuracy) * 100:+.0f} pts" if edit else None)
 
-left, right = st.columns([3, 2])
-with left, session.errors_shown(), st.spinner("Stop-word probabilities ..."):
-    fig, shift = figures.stopword_figure(loaded, edit)
+with session.errors_shown(), st.spinner("Stop-word probabilities ..."):  # full width: 12 labelled pairs of bars
+    fig, _ = figures.stopword_figure(loaded, edit)
     st.plotly_chart(fig, key="sw_stopwords")
     downloads.download_figure(fig, "stop-words")
-with right, session.errors_shown():
+left, _ = st.columns([2, 3])
+with left, session.errors_shown():
     st.markdown(f"**Next token after** “{computed.NEXT_TOKEN_PROMPT}”")
     top = computed.next_tokens(loaded, edit)
-    st.dataframe(top, hide_index=True, column_config={
-        "p original": st.column_config.ProgressColumn(format="%.3f", min_value=0, max_value=1),
-        "p edited": st.column_config.ProgressColumn(format="%.3f", min_value=0, max_value=1)})
+    shown = top.assign(original=top["original"].map(figures.shown), edited=top["edited"].map(figures.shown))
+    st.dataframe(shown, hide_index=True, column_config={  # narrow columns: fits a 1280 px window
+        "original": st.column_config.TextColumn(width="small"),
+        "p original": st.column_config.NumberColumn("p", format="%.3f", width="small"),
+        "edited": st.column_config.TextColumn(width="small"),
+        "p edited": st.column_config.NumberColumn("p ", format="%.3f", width="small")})
     downloads.download_table(top, "next-tokens")
 
 st.subheader("Generation, original vs edited")
-gen_prompt = st.text_input("Prompt", value="The capital of France is", key="sw_gen_prompt")
+urlstate.state_from_url("sw_gen_prompt", "gen", default=DEFAULT_GEN_PROMPT)
+gen_prompt = st.text_input("Prompt", key="sw_gen_prompt")
+urlstate.state_to_url(gen=gen_prompt if gen_prompt != DEFAULT_GEN_PROMPT else None)
 with session.errors_shown():
     generation.side_by_side({"original": (loaded, None), "edited": (loaded, edit)}, gen_prompt)

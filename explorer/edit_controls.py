@@ -7,9 +7,22 @@ import streamlit as st
 from . import urlcodec
 from .urlstate import state_from_url, state_to_url
 
+SCALE_RANGE = (0.0, 3.0)
+
 
 def coord_key(c) -> str:
     return f"{c.layer}_{c.row}_{c.col}"
+
+
+def _url_factors(det, prefix: str) -> dict:
+    """The edit in ?sw=..., keeping only what this model's widgets can show; the rest is named as ignored."""
+    seen = f"{prefix}_url" in st.session_state.get("_sw_seeded", ())
+    url = state_from_url(f"{prefix}_url", "sw", urlcodec.decode_factors, default={}) or {}
+    kept, ignored = urlcodec.usable_factors(url, det.coords(), *SCALE_RANGE)
+    if not seen:  # shown once, when the URL is read (like every other ignored parameter)
+        for reason in ignored:
+            st.warning(f"Ignored the URL edit {reason}.")
+    return kept
 
 
 def edit_controls(det, prefix: str = "sw"):
@@ -19,16 +32,16 @@ def edit_controls(det, prefix: str = "sw"):
     """
     from sw_core.edits import Edit
 
-    url = state_from_url(f"{prefix}_url", "sw", urlcodec.decode_factors, default={}) or {}
+    url = _url_factors(det, prefix)
     factors = {}
     for w in det.super_weights:
         k, f = coord_key(w.coord), url.get(w.coord, 1.0)
         st.session_state.setdefault(f"{prefix}_on_{k}", f != 0)
-        st.session_state.setdefault(f"{prefix}_scale_{k}", float(min(max(f, 0.0), 3.0)) if f else 1.0)
+        st.session_state.setdefault(f"{prefix}_scale_{k}", float(f) if f else 1.0)
         c1, c2 = st.columns([2, 3])
         on = c1.toggle(f"{w.coord}  (w = {w.value:+.3f})", key=f"{prefix}_on_{k}")
-        scale = c2.slider("scale", 0.0, 3.0, step=0.1, key=f"{prefix}_scale_{k}", disabled=not on,
-                          label_visibility="collapsed")
+        scale = c2.slider("scale", *SCALE_RANGE, step=0.1, key=f"{prefix}_scale_{k}", disabled=not on,
+                          label_visibility="collapsed", help="Switched off: turn the weight on to scale it")
         factors[w.coord] = scale if on else 0.0
     state_from_url(f"{prefix}_restore", "restore", urlcodec.decode_bool, default=False)
     restore = st.toggle("Restore the super activation (weights stay off, the activation is pinned)",

@@ -8,7 +8,7 @@ from . import limits
 from .computed import continuation
 from .heavy import queued
 
-GEN_TOKENS = 40
+GEN_TOKENS = 32  # a sentence or two; a toggle's new text is drawn within the Classroom's 3 s
 
 
 def side_by_side(settings: dict, prompt: str, max_new_tokens: int = GEN_TOKENS) -> dict[str, str]:

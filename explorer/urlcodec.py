@@ -110,3 +110,35 @@ def decode_setting(text: str):
         else:
             raise BadInput(f"Unknown quantization field {name!r} in {text!r}.")
     return QuantSetting(mode, **kw)
+
+
+def usable_factors(factors: dict[Coord, float], allowed, lo: float = 0.0, hi: float = 3.0):
+    """(the factors the page can show, a reason for each one it cannot) for an edit read from a URL.
+
+    A coordinate that is not one of `allowed` (this model's super weights) or a scale outside
+    lo..hi (the slider's range) is left out with its reason, never moved to a nearby value.
+    """
+    allowed = list(allowed)
+    kept, ignored = {}, []
+    for c, f in factors.items():
+        item = f"{encode_coord(c)}={encode_number(f)}"
+        if c not in allowed:
+            found = ", ".join(encode_coord(a) for a in allowed) or "none"
+            ignored.append(f"{item}: {encode_coord(c)} is not a super weight of this model (its super weights: {found})")
+        elif not lo <= f <= hi:
+            ignored.append(f"{item}: the scale {encode_number(f)} is outside {lo:g}..{hi:g}")
+        else:
+            kept[c] = f
+    return kept, ignored
+
+
+def decode_choice(options):
+    """A decoder that accepts only one of `options` (e.g. the classroom's prompts)."""
+    options = list(options)
+
+    def decode(text: str) -> str:
+        if text not in options:
+            raise BadInput(f"{text!r} is not one of the choices here: " + " | ".join(options) + ".")
+        return text
+
+    return decode

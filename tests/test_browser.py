@@ -1,6 +1,8 @@
 """The real app in a real browser: `streamlit run app.py`, driven by Playwright with Debian's chromium.
 
-Also two browser contexts at once (two users of one server): each sees its own edit's numbers.
+Also two browser contexts at once (two users of one server): each sees its own edit's numbers, and
+two pages asking for the same generated text share it without a traceback. Screenshots of every
+page at 1280x800 go to tests/artifacts/ (docs/screens.md says which are kept in docs/screenshots/).
 """
 
 import os
@@ -83,6 +85,18 @@ def number(text: str) -> float:
     return float(text.replace(",", ""))
 
 
+def no_traceback(page) -> None:
+    assert page.locator('[data-testid="stException"]').count() == 0, page.locator(
+        '[data-testid="stException"]').first.inner_text()
+    assert "Traceback" not in page.locator('[data-testid="stMain"]').inner_text()
+
+
+def opened(browser, url: str, *, width: int = 1400, height: int = 1800):
+    page = browser.new_context(viewport={"width": width, "height": height}).new_page()
+    page.goto(url, timeout=SLOW)
+    return page
+
+
 def test_toggle_off_breaks_perplexity_and_text_and_sessions_stay_apart(server, browser):
     ARTIFACTS.mkdir(exist_ok=True)
     a = browser.new_context(viewport={"width": 1400, "height": 1800}).new_page()
@@ -132,3 +146,52 @@ def test_activations_page_shows_the_spike(server, browser):
     wait_idle(page)
     page.wait_for_timeout(1000)  # plotly draws after the script run ends
     page.screenshot(path=str(ARTIFACTS / "activations.png"), full_page=True)
+
+
+def test_two_sessions_same_prompt_on_both_pages_share_the_text_without_a_traceback(server, browser):
+    """Issue: generated text cached per computation but read by column label raised KeyError."""
+    a = opened(browser, f"{server}/super_weights")  # generates for "The capital of France is"
+    wait_ready(a)
+    b = opened(browser, f"{server}/classroom")
+    wait_ready(b)
+    b.locator('[data-testid="stButtonGroup"] button').filter(has_text="The capital of France is").click()
+    b.wait_for_function("() => { const c = document.querySelectorAll('[data-testid=stCode]');"
+                        " return c.length > 1 && c[0].innerText.startsWith('The capital of France is'); }",
+                        timeout=SLOW)
+    wait_ready(b)
+    no_traceback(b)
+    assert "cprompt=The" in b.url
+    shared = b.locator('[data-testid="stCode"]').nth(0).inner_text()
+    assert a.locator('[data-testid="stCode"]').nth(0).inner_text() == shared  # one computation, two labels
+    # the reverse order, on a prompt neither page has generated yet
+    c = opened(browser, f"{server}/classroom?cprompt=My+favourite+food+is")
+    wait_ready(c)
+    d = opened(browser, f"{server}/super_weights?gen=My+favourite+food+is")
+    wait_ready(d)
+    for page in (c, d):
+        no_traceback(page)
+        assert page.locator('[data-testid="stCode"]').nth(0).inner_text().startswith("My favourite food is")
+    a.reload()
+    wait_ready(a)
+    no_traceback(a)  # the first visitor's page still works after the others
+
+
+# One shot per page (the Classroom with its super weight removed: that is the lesson).
+PAGES = {"activations": "", "super_weights": "super_weights", "classroom_removed": "classroom?removed=1",
+         "quantization": "quantization", "catalog": "catalog"}
+
+
+@pytest.mark.parametrize("name", list(PAGES))
+def test_screenshot_of_every_page_at_1280x800(server, browser, name):
+    ARTIFACTS.mkdir(exist_ok=True)
+    page = opened(browser, f"{server}/{PAGES[name]}", width=1280, height=800)
+    page.locator('[data-testid="stMain"] h1').first.wait_for(timeout=SLOW)
+    if name != "catalog":
+        page.locator(".js-plotly-plot").first.wait_for(timeout=SLOW)
+    wait_idle(page)
+    page.wait_for_timeout(1500)  # plotly draws after the script run ends
+    no_traceback(page)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"))
+    page.screenshot(path=str(ARTIFACTS / f"{name}_full.png"), full_page=True)  # the rest of the page, to look at
+    # nothing wider than the window: tables and charts fit 1280 px without a sideways scroll
+    assert page.evaluate("() => document.querySelector('[data-testid=stMain]').scrollWidth") <= 1280

@@ -24,7 +24,8 @@ def test_heatmap_marks_the_measured_spike_layer(embedded_scan):
     outputs = [row[1] for row in heat.z]
     assert outputs.index(max(outputs)) == 11
     assert math.isclose(10 ** outputs[11], embedded_scan.layers[11].out_max, rel_tol=1e-6)
-    assert "layer 11, channel 507" in fig.layout.annotations[0].text
+    ticks = dict(zip(fig.layout.yaxis.tickvals, fig.layout.yaxis.ticktext))
+    assert "spike ch 507" in ticks[11] and ticks[10] == "10"
 
 
 def test_token_heatmap_traces_the_channel(embedded_scan):
@@ -58,9 +59,78 @@ def test_figures_work_on_tiny_models(model_type):
 def test_probability_bars_show_ratios():
     fig = plots.probability_bars(["the", ".", ","], [0.1, 0.02, 0.01], [0.2, 0.1, 0.1], title="stop words")
     assert [b.name for b in fig.data] == ["original", "edited"]
-    assert list(fig.data[1].text) == ["×2", "×5", "×10"]
+    assert list(fig.data[1].text) == ["×2.0", "×5.0", "×10"]
 
 
 def test_value_bars_log_axis():
     fig = plots.value_bars(["fp32", "rtn"], {"perplexity": [13.8, 49.0]}, title="ppl", log=True)
     assert fig.layout.yaxis.type == "log" and list(fig.data[0].y) == [13.8, 49.0]
+
+
+def _rgb(colour: str) -> tuple[float, float, float]:
+    import plotly.colors as pc
+
+    c = pc.unlabel_rgb(pc.convert_colors_to_same_type([colour], "rgb")[0][0])
+    return tuple(x / 255 for x in c)
+
+
+def test_heatmap_colours_run_dark_to_bright_with_no_warm_low_end(embedded_scan):
+    import colorsys
+
+    for fig in (plots.activation_heatmap(embedded_scan), plots.token_heatmap(embedded_scan)):
+        scale = fig.data[0].colorscale
+        colours = [c for _, c in scale]
+        lum = [0.2126 * r + 0.7152 * g + 0.0722 * b for r, g, b in map(_rgb, colours)]
+        assert lum == sorted(lum) and lum[0] < 0.15 and lum[-1] > 0.8  # monotonic dark -> bright
+        # The lower half, where most layers' values sit: no red, orange or magenta (Inferno had them
+        # from 0.44 up, so an ordinary layer looked hot next to the spike).
+        for position, c in scale:
+            if position <= 0.5:
+                hue = colorsys.rgb_to_hsv(*_rgb(c))[0] * 360
+                assert 150 <= hue <= 320, (position, c, hue)
+
+
+def test_layer_axes_tick_only_layers_that_exist(embedded_scan):
+    n = len(embedded_scan.layers)
+    axes = [plots.activation_heatmap(embedded_scan).layout.yaxis, plots.token_heatmap(embedded_scan).layout.yaxis,
+            plots.max_per_layer(embedded_scan).layout.xaxis]
+    for axis in axes:
+        assert set(axis.tickvals) <= set(range(n)) and 0 in axis.tickvals
+        assert sorted(axis.range) == [-0.5, n - 0.5]  # no room for a tick at layer -1 or n
+
+
+def test_bar_labels_are_readable_and_the_legend_clears_the_title():
+    fig = plots.probability_bars(["the", "cold"], [0.104, 0.054], [0.118, 0.004], title="a long title " * 8,
+                                 font_size=8)
+    assert fig.data[1].textfont.size >= 12 and fig.layout.xaxis.tickfont.size >= 12
+    assert fig.layout.yaxis.range[0] == 0  # bars start at zero
+    assert list(fig.data[1].text) == ["×1.1", "÷14"] and fig.data[1].constraintext == "none"  # full size
+    legend_top = fig.layout.legend.y  # the legend sits on the plot's top edge, the title in the margin above
+    assert fig.layout.legend.yanchor == "bottom" and legend_top == 1.0 and fig.layout.title.yref == "container"
+    assert fig.layout.margin.t >= 3 * fig.layout.legend.font.size
+
+
+def test_next_word_bars_match_a_plain_forward_pass(embedded):
+    """The Classroom chart's numbers against the model run by hand, with the weight zeroed on a copy."""
+    import copy
+
+    import torch
+
+    from explorer.figures import next_word_figure
+    from sw_core.edits import Coord, Edit
+
+    sw = Coord(11, 507, 1229)
+    fig, nw = next_word_figure(embedded, Edit.of({sw: 0.0}), PROMPT)
+    edited = copy.deepcopy(embedded.model)
+    with torch.no_grad():
+        edited.model.layers[11].mlp.down_proj.weight[507, 1229] = 0.0
+        ids = embedded.tokenizer(PROMPT, return_tensors="pt").input_ids
+        p0 = embedded.model(ids).logits[0, -1].softmax(-1)
+        p1 = edited(ids).logits[0, -1].softmax(-1)
+    top = set(p0.topk(5).indices.tolist()) | set(p1.topk(5).indices.tolist())
+    assert sorted(nw.words) == sorted(embedded.tokenizer.decode([i]) for i in top)
+    for word, a, b in zip(nw.words, nw.original, nw.edited):
+        i = next(i for i in top if embedded.tokenizer.decode([i]) == word)
+        assert a == pytest.approx(float(p0[i]), rel=1e-4, abs=1e-6) and b == pytest.approx(float(p1[i]), rel=1e-4, abs=1e-6)
+    assert nw.original == sorted(nw.original, reverse=True)
+    assert list(fig.data[0].y) == nw.original and list(fig.data[1].y) == nw.edited

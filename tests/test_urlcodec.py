@@ -39,3 +39,18 @@ def test_quant_settings_round_trip():
         urlcodec.decode_setting("rtn;bits=99")
     with pytest.raises(BadInput):
         urlcodec.decode_setting("nonsense")
+
+
+def test_an_edit_the_page_cannot_show_is_ignored_with_its_reason():
+    sw, other = Coord(11, 507, 1229), Coord(11, 507, 1487)
+    kept, ignored = urlcodec.usable_factors({sw: 0.0, other: 5.0, Coord(1, 2, 3): 0.0}, [sw, other], 0.0, 3.0)
+    assert kept == {sw: 0.0}  # 5 is not clamped to 3, and 1.2.3 is not mapped to a super weight
+    assert ignored == ["11.507.1487=5: the scale 5 is outside 0..3",
+                       "1.2.3=0: 1.2.3 is not a super weight of this model (its super weights: 11.507.1229, 11.507.1487)"]
+
+
+def test_a_choice_outside_the_options_is_refused():
+    decode = urlcodec.decode_choice(["a b", "c"])
+    assert decode("c") == "c"
+    with pytest.raises(BadInput, match="not one of the choices"):
+        decode("d")
