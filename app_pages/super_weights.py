@@ -11,25 +11,48 @@ st.caption("Shows the weights this model cannot do without, found by scanning it
            "removing or scaling each one does.  \nTry: switch a weight off below and watch perplexity, the "
            "stop words, the next token and the generated text change.")
 loaded, det = session.model_and_detection("Detecting super weights (a few forward passes) ...")
-if not det.found:
-    st.warning(f"No super weight found: the largest spike is {det.max_spike_ratio:.1f}x the median layer "
+
+
+def verdict_rows(weights) -> list[dict]:
+    """One row per candidate: where it is, what it does, and the impact check's verdict."""
+    return [{"layer": w.layer, "row": w.row, "col": w.col, "verdict": w.verdict, "weight": w.value,
+             "share of spike": w.share, "super activation": w.activation.value, "token": w.activation.token,
+             "spike ratio": w.spike_ratio,
+             "ppl × removed": None if w.impact is None else w.impact.ppl_ratio,
+             "ppl × control": None if w.impact is None else w.impact.control_ratio} for w in weights]
+
+
+if not det.found and not det.activation_sources:
+    st.warning(f"No super weight found: the largest spike is {det.max_spike_ratio:,.1f}x the typical layer "
                f"(threshold {det.threshold:g}x). This model may not have one.")
     st.stop()
-
-rows = [{"layer": w.layer, "row": w.row, "col": w.col, "weight": w.value, "share of spike": w.share,
-         "super activation": w.activation.value, "token": w.activation.token, "spike ratio": w.spike_ratio}
-        for w in det.super_weights]
-df = pd.DataFrame(rows)
+if not det.verified:
+    st.info("Unverified: the impact check was skipped, so these are candidates the spike rules found.")
+df = pd.DataFrame(verdict_rows(det.candidates()))
 on_screen = df.round({"super activation": 0, "spike ratio": 1})  # 24,022 and 675.3 on screen; downloads keep all digits
 st.dataframe(on_screen, hide_index=True, column_config={
     "weight": st.column_config.NumberColumn(format="%.3f"),
     "share of spike": st.column_config.NumberColumn(format="percent"),
     "super activation": st.column_config.NumberColumn(format="localized"),
-    "spike ratio": st.column_config.NumberColumn(format="localized")})
+    "spike ratio": st.column_config.NumberColumn(format="localized"),
+    "ppl × removed": st.column_config.NumberColumn(format="%.4g", help="perplexity with the weight's group "
+                                                    "removed over the original (short shipped text)"),
+    "ppl × control": st.column_config.NumberColumn(format="%.4g", help="the same for as many of the largest "
+                                                    "other weights of the matrix")})
 downloads.download_table(df, "super-weights")
+for w in det.activation_sources:
+    st.caption(f"{w.coord} creates a massive activation, but removing it changes perplexity only "
+               f"×{w.impact.ppl_ratio:,.3g} (control ×{w.impact.control_ratio:,.3g}): the model does not "
+               "depend on it, so it is an activation source, not a super weight.")
 if det.late_spikes:
     st.caption("Late spikes that cancel the super activation: " + ", ".join(
         f"layer {s.layer} ch {s.channel} ({s.value:+,.0f}, {s.label})" for s in det.late_spikes))
+if det.weak_spikes:
+    st.caption("Spikes left out: " + ", ".join(
+        f"layer {s.layer} ch {s.channel} ({s.ratio:,.0f}x, {s.reason})" for s in det.weak_spikes))
+if not det.found:
+    st.warning("No candidate passed the impact check: nothing here to switch off.")
+    st.stop()
 
 with st.expander(f"Stability across {len(computed.DETECTION_PROMPTS)} prompts"):
     # Remembered per session and model, so the table stays through every later rerun (a cache hit).
@@ -43,6 +66,18 @@ with st.expander(f"Stability across {len(computed.DETECTION_PROMPTS)} prompts"):
                               "prompts": " | ".join(w.prompts)} for w in multi.super_weights])
         st.dataframe(stab, hide_index=True)
         downloads.download_table(stab, "stability")
+
+with st.expander("Screening: rank candidate weights by measured impact (slower)"):
+    st.caption("The detector's weights and the largest weights of the early down projections, each removed "
+               "on its own: perplexity ratio on a short shipped text, all candidates in a few batched passes.")
+    screened = st.session_state.setdefault("screening_models", set())
+    if st.button("Screen the candidates", key="screening_run"):
+        screened.add(session.model_key(loaded))
+    if session.model_key(loaded) in screened:
+        with session.errors_shown(), st.spinner("Removing each candidate in turn ..."):
+            ranking = pd.DataFrame(computed.screening(loaded, tuple(det.coords())))
+        st.dataframe(ranking, hide_index=True)
+        downloads.download_table(ranking, "screening")
 
 st.subheader("Edit")
 edit = edit_controls.edit_controls(det)

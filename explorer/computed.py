@@ -52,6 +52,15 @@ def detection(loaded, prompts: tuple[str, ...]):
         return find_super_weights(loaded, list(prompts))
 
 
+@cached(8)
+def screening(loaded, detected: tuple) -> list[dict]:
+    """The screening table: candidates ranked by their measured perplexity ratio (sw_core.screening)."""
+    from sw_core.screening import screening_table
+
+    with queued("screening"):
+        return screening_table(loaded, list(detected), top=15, per_layer=1)
+
+
 @cached(256)
 def perplexity(loaded, edit, text_name: str = PPL_TEXT, max_tokens: int = PPL_TOKENS) -> float:
     from sw_core import texts

@@ -113,6 +113,8 @@ def test_super_weights_page_toggle_breaks_perplexity_and_text():
     assert not at.error and opens_with_what_to_try(at)
     table = at.dataframe[0].value
     assert {(r.layer, r.row, r.col) for r in table.itertuples()} == {(11, 507, 1229), (11, 507, 1487)}
+    assert set(table["verdict"]) == {"super weight"}  # the impact check, shown with its numbers
+    assert (table["ppl × removed"] > 1000).all() and (table["ppl × control"] < 1.1).all()
     before = number(at, "Perplexity, original")
     assert metric(at, "Perplexity, original") == f"{before:.2f}"  # 15.80, not 15.8 or 15.7961
     assert metric(at, "Perplexity, edited") == metric(at, "Perplexity, original")
@@ -133,6 +135,9 @@ def test_super_weights_page_toggle_breaks_perplexity_and_text():
     at.toggle(key="sw_restore").set_value(True).run()  # the paper's "+SA": most of the damage undone
     restored = number(at, "Perplexity, edited")
     assert restored < after / 100
+    at.button(key="screening_run").click().run()  # the opt-in screening ranks the main super weight first
+    ranking = next(d.value for d in at.dataframe if "ppl_ratio" in d.value)
+    assert not at.exception and ranking["weight"].iloc[0] == "layer 11 [507, 1229]"
 
 
 def test_classroom_teaches_with_the_chosen_prompt_and_keeps_it_in_the_url(embedded):
