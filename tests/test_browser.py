@@ -178,7 +178,7 @@ def test_two_sessions_same_prompt_on_both_pages_share_the_text_without_a_traceba
 
 # One shot per page (the Classroom with its super weight removed: that is the lesson).
 PAGES = {"activations": "", "super_weights": "super_weights", "classroom_removed": "classroom?removed=1",
-         "quantization": "quantization", "catalog": "catalog"}
+         "mechanism": "mechanism", "quantization": "quantization", "catalog": "catalog"}
 
 
 @pytest.mark.parametrize("name", list(PAGES))
