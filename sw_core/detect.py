@@ -58,10 +58,11 @@ class SuperWeight:
     prompts: list[str] = field(default_factory=list)  # the prompts that found it
     spike_ratio: float = 0.0  # the layer's max |out| over the median of the layers' maxima
     iteration: int = 0  # 0: found in the unedited model; k: after turning off what was found before
+    expert: int | None = None  # Mixture-of-Experts: the expert whose down projection holds it
 
     @property
     def coord(self) -> Coord:
-        return Coord(self.layer, self.row, self.col)
+        return Coord(self.layer, self.row, self.col, self.expert)
 
 
 @dataclass
@@ -132,10 +133,11 @@ def decompose(loaded, stats: LayerStats, zeroed: set[Coord] = frozenset()) -> li
     """
     if stats.in_row is None:
         raise ValueError("decompose needs a scan made with keep_rows=True")
-    row = stats.out_channel
-    w = loaded.layers[stats.layer].dense_weight()[row].detach().float().cpu().clone()
+    row, proj = stats.out_channel, loaded.layers[stats.layer]
+    weight = proj.dense_weight() if stats.expert is None else proj.expert_weight(stats.expert)
+    w = weight[row].detach().float().cpu().clone()
     for c in zeroed:
-        if c.layer == stats.layer and c.row == row:
+        if c.layer == stats.layer and c.row == row and c.expert == stats.expert:
             w[c.col] = 0.0
     contrib = w * stats.in_row
     total = float(contrib.sum())
@@ -200,9 +202,9 @@ def detect_in_prompt(loaded, prompt: str, *, threshold=DEFAULT_THRESHOLD, share=
                 spread[layer] = s
             act = SuperActivation(layer, s.out_channel, s.out_token, s.out_value)
             for col, v, sh in parts:
-                c = Coord(layer, s.out_channel, col)
+                c = Coord(layer, s.out_channel, col, s.expert)
                 if c not in found:
-                    new.append(SuperWeight(layer, c.row, c.col, v, sh, act, [prompt], r, it))
+                    new.append(SuperWeight(layer, c.row, c.col, v, sh, act, [prompt], r, it, s.expert))
         weights.extend(new)
         found.update(w.coord for w in new)
         if not new or it + 1 == max_iterations:  # the bound: no rescan whose result is unused
