@@ -228,6 +228,11 @@ class DownProj(Projection):
     block: str = ""  # qualified name of the decoder block holding it, e.g. "model.layers.11"
     num_experts: int = 0  # 0: a dense MLP
 
+    def value_at(self, c) -> float:
+        """The weight at Coord `c` (its expert's, in a Mixture-of-Experts layer), dequantized."""
+        w = self.dense_weight() if c.expert is None else self.expert_weight(c.expert)
+        return float(w[c.row, c.col])
+
 
 @dataclass
 class ExpertDownProj(DownProj):

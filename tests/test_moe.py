@@ -140,3 +140,47 @@ def test_coord_orders_dense_first_then_by_expert_and_keeps_its_string():
     assert str(Coord(11, 507, 1229)) == "layer 11 [507, 1229]"
     assert str(Coord(3, 1, 2, 5)) == "layer 3 expert 5 [1, 2]"
     assert Coord(1, 2, 3) != Coord(1, 2, 3, 0) and Coord(1, 2, 3) == Coord(1, 2, 3, None)
+
+
+def _own_rtn(w: torch.Tensor, bits: int, block: int, keep: torch.Tensor | None = None) -> torch.Tensor:
+    """Reference asymmetric min-max RTN of [out, in] in blocks along `in`; `keep` (bool mask)
+    held out of each block's min / max and restored."""
+    x = w.reshape(-1, block)
+    k = torch.zeros_like(x, dtype=torch.bool) if keep is None else keep.reshape(-1, block)
+    out = torch.empty_like(x)
+    for i in range(x.shape[0]):
+        vals = x[i][~k[i]]
+        lo, hi = vals.min(), vals.max()
+        d = (hi - lo) / (2**bits - 1)
+        out[i] = torch.where(k[i], x[i], torch.round((x[i] - lo) / d).clamp(0, 2**bits - 1) * d + lo)
+    return out.reshape(w.shape)
+
+
+def test_rtn_quantizes_every_expert_and_keeps_the_planted_weight_when_aware(digest):
+    from sw_core.quant import QuantSetting, quantized, super_weight_values
+
+    loaded = tiny_model("mixtral", layers=3)  # three: the detector's spike is relative to the median layer
+    sw = plant_expert_super_weight(loaded, layer=1, expert=2, row=9, col=33)
+    before = digest(loaded.model)
+    original = loaded.layers[1].module.down_proj.detach().clone()
+    naive = quantized(loaded, QuantSetting("rtn", bits=3, block=32), [sw], cache=False)
+    aware = quantized(loaded, QuantSetting("rtn", bits=3, block=32, aware=True), [sw], cache=False)
+    assert digest(loaded.model) == before  # the shared model keeps its weights
+    for e in (0, 3):  # unplanted experts: plain RTN of their own matrices, in both copies
+        want = _own_rtn(original[e], 3, 32)
+        torch.testing.assert_close(naive.layers[1].expert_weight(e), want, rtol=0, atol=1e-6)
+        torch.testing.assert_close(aware.layers[1].expert_weight(e), want, rtol=0, atol=1e-6)
+    gate_up = naive.layers[0].module.gate_up_proj[1]
+    torch.testing.assert_close(gate_up, _own_rtn(loaded.layers[0].module.gate_up_proj[1], 3, 32), rtol=0, atol=1e-6)
+    keep = torch.zeros_like(original[2], dtype=torch.bool)
+    keep[9, 33] = True
+    torch.testing.assert_close(aware.layers[1].expert_weight(2), _own_rtn(original[2], 3, 32, keep), rtol=0, atol=1e-6)
+    assert aware.layers[1].value_at(sw) == 50.0
+    # Naive: the super weight stretches its block's step, so its neighbours all collapse.
+    block = slice(32, 64)
+    err = lambda q: float((q.layers[1].expert_weight(2)[9, block] - original[2, 9, block]).abs().sum())  # noqa: E731
+    assert err(naive) > 5 * err(aware)  # measured: 15x at 3 bits
+    (value,) = super_weight_values(aware, [sw], loaded)
+    assert value.original == value.quantized == 50.0
+    eight = quantized(loaded, QuantSetting("rtn", bits=8, block=32, aware=True), [sw], cache=False)
+    assert detect(eight).coords() == [sw]  # the quantized copy's experts are scanned too
