@@ -30,7 +30,7 @@ import torch
 
 from .coord import Coord
 from .errors import BadInput
-from .moe import recompute_rows
+from .moe import as_sequences, recompute_rows
 from .weights import dense_weight_of
 
 __all__ = ["Coord", "ActivationPin", "Edit", "INHERIT", "off", "scaled", "current_edit", "applied", "validate"]
@@ -187,13 +187,15 @@ def edited_output(layer: int, transposed: bool, module, inputs, output, experts:
         recompute_rows(module, inputs, y, rows)
     elif rows:
         _recompute_rows(module, transposed, x, y, rows)
+    if experts:  # the experts see [batch x tokens, hidden]: pins need the token axis back
+        y, output = as_sequences(y), as_sequences(output)
     for p in pins:
         if p.above is not None:
             orig = output[..., p.channel]
             y[..., p.channel] = torch.where(orig.abs() >= p.above, orig, y[..., p.channel])
         elif p.token < y.shape[-2]:
             y[..., p.token, p.channel] = output[..., p.token, p.channel] if p.value is None else p.value
-    return y
+    return y.reshape(-1, y.shape[-1]) if experts else y
 
 
 def _recompute_rows(module, transposed: bool, x: torch.Tensor, y: torch.Tensor, rows) -> None:

@@ -23,6 +23,7 @@ own; `instrument` sees the copied mark and registers nothing twice.
 from __future__ import annotations
 
 from .edits import edited_output
+from .moe import note_sequence_length
 from .scan import active_recorder
 
 _MARK = "_sw_instrumented"  # set on the model; a deep copy carries it along with the hooks
@@ -45,6 +46,8 @@ def instrument(loaded) -> None:
         for p, (_, block) in zip(loaded.layers, blocks):
             block.register_forward_pre_hook(_block_start_hook(p.layer), with_kwargs=True)
             if p.num_experts:
+                moe_block = model.get_submodule(p.name.rpartition(".")[0])  # the experts' parent
+                moe_block.register_forward_pre_hook(note_sequence_length, with_kwargs=True)
                 p.module.register_forward_hook(_experts_hook(p.layer), with_kwargs=True)
             else:
                 p.module.register_forward_hook(_down_proj_hook(p.layer, p.transposed))

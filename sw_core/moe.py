@@ -14,11 +14,30 @@ position in the prompt.
 
 from __future__ import annotations
 
+import contextvars
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 import torch
 from torch.nn import functional as F
+
+
+# The sequence length of the batch entering this thread's current MoE block: the experts module
+# sees tokens flattened to [batch x tokens, hidden], and a pin at token t needs the token axis.
+_SEQ_LEN: contextvars.ContextVar[int] = contextvars.ContextVar("sw_moe_seq_len", default=0)
+
+
+def note_sequence_length(module, args, kwargs) -> None:
+    """Forward pre-hook on a MoE block (registered by `sw_core.instrument`)."""
+    h = args[0] if args else kwargs.get("hidden_states")
+    if h is not None and h.dim() >= 2:
+        _SEQ_LEN.set(int(h.shape[-2]) if h.dim() >= 3 else int(h.shape[0]))
+
+
+def as_sequences(y: torch.Tensor) -> torch.Tensor:
+    """[batch x tokens, hidden] -> [batch, tokens, hidden] (a view) for the current MoE block."""
+    t = _SEQ_LEN.get() or y.shape[0]
+    return y.view(-1, t, y.shape[-1])
 
 
 @dataclass

@@ -184,3 +184,20 @@ def test_rtn_quantizes_every_expert_and_keeps_the_planted_weight_when_aware(dige
     assert value.original == value.quantized == 50.0
     eight = quantized(loaded, QuantSetting("rtn", bits=8, block=32, aware=True), [sw], cache=False)
     assert detect(eight).coords() == [sw]  # the quantized copy's experts are scanned too
+
+
+def test_a_token_pin_in_a_batch_pins_that_token_of_every_sequence():
+    """The experts see [batch x tokens, hidden]: a pin at token 1 must land on token 1 of each
+    sequence. Reference: the pinned channel of the experts' output, read by an own hook."""
+    from sw_core.edits import ActivationPin
+
+    loaded = tiny_model("olmoe", layers=2)
+    ids = loaded.encode("two rows of the same").repeat(2, 1)
+    seen = []
+    h = loaded.layers[1].module.register_forward_hook(lambda m, a, o: seen.append(o.reshape(2, -1, o.shape[-1])[..., 7].clone()))
+    try:
+        _logits(None, ids, loaded, Edit.of({}, [ActivationPin(1, 7, 1, value=123.0)]))
+    finally:
+        h.remove()
+    (y,) = seen
+    assert torch.equal(y[:, 1], torch.full((2,), 123.0)) and (y[:, [0, 2]] != 123.0).all()
