@@ -201,3 +201,30 @@ def test_a_token_pin_in_a_batch_pins_that_token_of_every_sequence():
         h.remove()
     (y,) = seen
     assert torch.equal(y[:, 1], torch.full((2,), 123.0)) and (y[:, [0, 2]] != 123.0).all()
+
+
+def test_perplexity_with_an_expert_weight_off_equals_a_direct_edit():
+    """Impact: perplexity in batched windows with the planted expert weight off, against an own
+    loop over the same disjoint windows on a deep copy whose fused parameter was zeroed there."""
+    import math
+
+    from sw_core.metrics.perplexity import perplexity
+
+    loaded = tiny_model("qwen2_moe", layers=3)
+    sw = plant_expert_super_weight(loaded, layer=1, expert=1, row=3, col=20)
+    text = "Super weights are few, yet removing one ruins a model. " * 2
+    ids = loaded.encode(text)
+    ref = copy.deepcopy(loaded.model)
+    with torch.no_grad():
+        ref.model.layers[1].mlp.experts.down_proj[1, 3, 20] = 0.0
+    nll = []
+    for begin in range(0, ids.shape[1], 16):
+        chunk = ids[:, begin:begin + 16]
+        if chunk.shape[1] < 2:
+            continue
+        logp = torch.log_softmax(_logits(ref, chunk)[0, :-1].double(), -1)
+        nll += (-logp.gather(1, chunk[0, 1:, None])).squeeze(1).tolist()
+    want = math.exp(sum(nll) / len(nll))
+    got = perplexity(loaded, text, window=16, stride=16, edit=off(sw), batch_size=4)
+    assert got == pytest.approx(want, rel=1e-4)
+    assert perplexity(loaded, text, window=16, stride=16, batch_size=4) != pytest.approx(want, rel=1e-3)
