@@ -30,6 +30,11 @@ class Coord:
             return NotImplemented
         return self._key() < other._key()
 
+    def to_dict(self) -> dict:
+        """{"layer", "row", "col"}, plus "expert" in a Mixture-of-Experts layer."""
+        d = {"layer": self.layer, "row": self.row, "col": self.col}
+        return d if self.expert is None else {**d, "expert": self.expert}
+
     def __str__(self) -> str:
         where = f"layer {self.layer}" if self.expert is None else f"layer {self.layer} expert {self.expert}"
         return f"{where} [{self.row}, {self.col}]"

@@ -140,6 +140,8 @@ def test_coord_orders_dense_first_then_by_expert_and_keeps_its_string():
     assert str(Coord(11, 507, 1229)) == "layer 11 [507, 1229]"
     assert str(Coord(3, 1, 2, 5)) == "layer 3 expert 5 [1, 2]"
     assert Coord(1, 2, 3) != Coord(1, 2, 3, 0) and Coord(1, 2, 3) == Coord(1, 2, 3, None)
+    assert Coord(1, 2, 3).to_dict() == {"layer": 1, "row": 2, "col": 3}  # dense JSON unchanged
+    assert Coord(1, 2, 3, 4).to_dict() == {"layer": 1, "row": 2, "col": 3, "expert": 4}
 
 
 def _own_rtn(w: torch.Tensor, bits: int, block: int, keep: torch.Tensor | None = None) -> torch.Tensor:
