@@ -74,12 +74,19 @@ class ArchAdapter:
 
     def down_projections(self, model: nn.Module) -> list["DownProj"]:
         if self.experts is not None:
-            return [ExpertDownProj(i, f"{name}.{self.experts}", _get(block, self.experts), False, name)
-                    for i, (name, block) in enumerate(self.blocks(model))]
+            return [self._down_proj(i, name, block) for i, (name, block) in enumerate(self.blocks(model))]
         return [
             DownProj(i, f"{name}.{self.mlp.down}", _get(block, self.mlp.down), self.transposed, name)
             for i, (name, block) in enumerate(self.blocks(model))
         ]
+
+    def _down_proj(self, i: int, name: str, block: nn.Module) -> "DownProj":
+        """A Mixture-of-Experts model's layer: its experts, or its dense MLP (DeepSeek-V3's first
+        layers, Qwen-MoE's `mlp_only_layers`)."""
+        experts = _find(block, self.experts)
+        if experts is None:
+            return DownProj(i, f"{name}.{self.mlp.down}", _get(block, self.mlp.down), self.transposed, name)
+        return ExpertDownProj(i, f"{name}.{self.experts}", experts, False, name)
 
     def linears(self, model: nn.Module) -> list["Projection"]:
         """Every floating linear layer inside the decoder blocks (attention and MLP), in order."""
@@ -91,9 +98,9 @@ class ArchAdapter:
         return out
 
     def mlp_parts(self, block: nn.Module) -> "MlpParts":
-        if self.experts is not None:
+        if self.experts is not None and _find(block, self.experts) is not None:
             raise UnsupportedArchitecture(
-                "A Mixture-of-Experts layer has one MLP per expert: use sw_core.moe.expert_input.")
+                "A Mixture-of-Experts layer has one MLP per expert: see sw_core.moe.routed.")
         m = self.mlp
         return MlpParts(
             up=_get(block, m.up), act=_get(block, m.act), down=_get(block, m.down),
@@ -151,14 +158,15 @@ ARCHITECTURES: dict[str, ArchAdapter] = {
 
 # Mixture-of-Experts (transformers 5): every expert of a layer lives in one `experts` module with
 # 3-D parameters gate_up_proj [E, 2*inter, hidden] (gate first) and down_proj [E, hidden, inter];
-# the router picks top-k experts per token. Kept apart from ARCHITECTURES (the dense table).
-_MOE_EXPERTS = Mlp(up="mlp.experts", act="mlp.experts.act_fn", down="mlp.experts", fused=True)
-_MOE = ArchAdapter(("model",), _MOE_EXPERTS, experts="mlp.experts")
+# the router picks top-k experts per token. `mlp` describes the layers that have a dense MLP
+# instead. Kept apart from ARCHITECTURES (the dense table).
+_MOE = ArchAdapter(("model",), _LLAMA_MLP, experts="mlp.experts")
 MOE_ARCHITECTURES: dict[str, ArchAdapter] = {
     "mixtral": _MOE,
-    "qwen2_moe": _MOE,  # plus a dense shared expert (mlp.shared_expert: an ordinary MLP, not scanned)
+    "qwen2_moe": _MOE,  # plus a dense shared expert (mlp.shared_expert: quantized, not scanned)
     "qwen3_moe": _MOE,
     "olmoe": _MOE,
+    "deepseek_v3": _MOE,  # dense first layers; shared experts (mlp.shared_experts) as in Qwen2-MoE
 }
 
 
@@ -180,6 +188,14 @@ def _get(obj, path: str):
     for part in path.split("."):
         obj = getattr(obj, part)
     return obj
+
+
+def _find(obj, path: str):
+    """The attribute at `path`, or None where it is absent."""
+    try:
+        return _get(obj, path)
+    except AttributeError:
+        return None
 
 
 def _is_linear(m: nn.Module) -> bool:

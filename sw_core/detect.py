@@ -204,7 +204,7 @@ def detect_in_prompt(loaded, prompt: str, *, threshold=DEFAULT_THRESHOLD, share=
             for col, v, sh in parts:
                 c = Coord(layer, s.out_channel, col, s.expert)
                 if c not in found:
-                    new.append(SuperWeight(layer, c.row, c.col, v, sh, act, [prompt], r, it, s.expert))
+                    new.append(SuperWeight(layer, c.row, c.col, v, sh, act, [prompt], r, it, expert=s.expert))
         weights.extend(new)
         found.update(w.coord for w in new)
         if not new or it + 1 == max_iterations:  # the bound: no rescan whose result is unused

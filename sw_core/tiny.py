@@ -55,12 +55,17 @@ def _config(model_type: str, layers: int):
         "qwen3_moe": lambda: t.Qwen3MoeConfig(**moe, num_experts=EXPERTS, moe_intermediate_size=MOE_INTER,
                                               head_dim=HIDDEN // HEADS),
         "olmoe": lambda: t.OlmoeConfig(**moe, num_experts=EXPERTS),
+        # Multi-head latent attention, routed + shared experts, layer 0 dense (first_k_dense_replace).
+        "deepseek_v3": lambda: t.DeepseekV3Config(
+            **llama_like, moe_intermediate_size=MOE_INTER, n_routed_experts=EXPERTS, n_shared_experts=1,
+            num_experts_per_tok=2, n_group=2, topk_group=1, first_k_dense_replace=1, kv_lora_rank=16,
+            q_lora_rank=32, qk_rope_head_dim=8, qk_nope_head_dim=8, v_head_dim=16),
     })
     return builders[model_type]()
 
 
 EXPERTS, MOE_INTER = 4, 64  # tiny Mixture-of-Experts: 4 experts of 64 channels, 2 per token
-TINY_MOE_TYPES = ("mixtral", "qwen2_moe", "qwen3_moe", "olmoe")
+TINY_MOE_TYPES = ("mixtral", "qwen2_moe", "qwen3_moe", "olmoe", "deepseek_v3")
 TINY_TYPES = ("llama", "mistral", "qwen2", "qwen3", "phi3", "olmo", "olmo2", "gemma", "gemma2",
               "gemma3_text", "gemma3", "gpt2", "gpt_neox", "opt")
 

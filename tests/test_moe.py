@@ -36,6 +36,17 @@ def test_a_planted_expert_super_weight_is_found_exactly(model_type):
     assert str(sw.coord) == "layer 1 expert 2 [9, 33]"
 
 
+def test_a_model_with_dense_and_expert_layers_reports_both_kinds():
+    """DeepSeek-V3: layer 0 has a dense MLP, the others experts (and a shared expert)."""
+    from sw_core.tiny import plant_super_weight
+
+    loaded = tiny_model("deepseek_v3", layers=6)  # two spikes: the median layer must stay quiet
+    assert [p.num_experts for p in loaded.layers] == [0] + [EXPERTS] * 5
+    dense = plant_super_weight(loaded, layer=0, row=5, col=100)
+    expert = plant_expert_super_weight(loaded, layer=2, expert=1, row=40, col=7)
+    assert detect(loaded).coords() == [dense, expert] == [Coord(0, 5, 100), Coord(2, 40, 7, 1)]
+
+
 def _reference_routed(model, layer: int, ids):
     """Own loop: the routing the model chose (captured from its router), then per expert its
     down projection's input on its routed tokens only, from the raw fused parameters."""
@@ -85,11 +96,11 @@ def _logits(model, ids, loaded=None, edit=None):
         return loaded.model(input_ids=ids, use_cache=False).logits
 
 
-@pytest.mark.parametrize("model_type", ["mixtral", "olmoe", "qwen3_moe"])
+@pytest.mark.parametrize("model_type", ["mixtral", "olmoe", "qwen3_moe", "deepseek_v3"])
 def test_an_expert_edit_equals_a_direct_edit_of_the_fused_parameter(model_type, digest):
     loaded = tiny_model(model_type, layers=3)
     sw = plant_expert_super_weight(loaded, layer=1, expert=2, row=9, col=33)
-    other = Coord(0, 5, 7, 3)  # a weight of another layer and expert
+    other = Coord(2, 5, 7, 3)  # a weight of another layer and expert
     ids = loaded.encode(PROMPT)
     before = digest(loaded.model)
     base = _logits(None, ids, loaded)
