@@ -241,3 +241,16 @@ def test_perplexity_with_an_expert_weight_off_equals_a_direct_edit():
     got = perplexity(loaded, text, window=16, stride=16, edit=off(sw), batch_size=4)
     assert got == pytest.approx(want, rel=1e-4)
     assert perplexity(loaded, text, window=16, stride=16, batch_size=4) != pytest.approx(want, rel=1e-3)
+
+
+def test_the_control_turns_off_the_largest_other_weights_of_the_same_expert():
+    from sw_core.metrics.control import largest_other_weights
+
+    loaded = tiny_model("olmoe", layers=2)
+    sw = plant_expert_super_weight(loaded, layer=1, expert=3, row=2, col=5)
+    got = largest_other_weights(loaded, [sw], k=10)
+    w = loaded.layers[1].module.down_proj[3].abs().clone()  # own reference: that expert's matrix
+    w[2, 5] = -1
+    want = {Coord(1, int(i) // w.shape[1], int(i) % w.shape[1], 3) for i in w.flatten().topk(10).indices}
+    assert set(got) == want and sw not in got
+    assert len(largest_other_weights(loaded, [sw], k=3, scope="all")) == 3 * EXPERTS * 2
