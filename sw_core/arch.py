@@ -46,6 +46,7 @@ class ArchAdapter:
     mlp: Mlp
     layers: str = "layers"  # the block list inside the stack
     transposed: bool = False  # projection weights stored [in, out] (GPT-2 Conv1D)
+    experts: str | None = None  # Mixture-of-Experts: the fused experts module inside a block
 
     @property
     def down_proj(self) -> str:
@@ -72,10 +73,20 @@ class ArchAdapter:
         return [(f"{prefix}.{self.layers}.{i}", b) for i, b in enumerate(_get(stack, self.layers))]
 
     def down_projections(self, model: nn.Module) -> list["DownProj"]:
+        if self.experts is not None:
+            return [self._down_proj(i, name, block) for i, (name, block) in enumerate(self.blocks(model))]
         return [
             DownProj(i, f"{name}.{self.mlp.down}", _get(block, self.mlp.down), self.transposed, name)
             for i, (name, block) in enumerate(self.blocks(model))
         ]
+
+    def _down_proj(self, i: int, name: str, block: nn.Module) -> "DownProj":
+        """A Mixture-of-Experts model's layer: its experts, or its dense MLP (DeepSeek-V3's first
+        layers, Qwen-MoE's `mlp_only_layers`)."""
+        experts = _find(block, self.experts)
+        if experts is None:
+            return DownProj(i, f"{name}.{self.mlp.down}", _get(block, self.mlp.down), self.transposed, name)
+        return ExpertDownProj(i, f"{name}.{self.experts}", experts, False, name)
 
     def linears(self, model: nn.Module) -> list["Projection"]:
         """Every floating linear layer inside the decoder blocks (attention and MLP), in order."""
@@ -87,6 +98,9 @@ class ArchAdapter:
         return out
 
     def mlp_parts(self, block: nn.Module) -> "MlpParts":
+        if self.experts is not None and _find(block, self.experts) is not None:
+            raise UnsupportedArchitecture(
+                "A Mixture-of-Experts layer has one MLP per expert: see sw_core.moe.routed.")
         m = self.mlp
         return MlpParts(
             up=_get(block, m.up), act=_get(block, m.act), down=_get(block, m.down),
@@ -142,13 +156,27 @@ ARCHITECTURES: dict[str, ArchAdapter] = {
 }
 
 
+# Mixture-of-Experts (transformers 5): every expert of a layer lives in one `experts` module with
+# 3-D parameters gate_up_proj [E, 2*inter, hidden] (gate first) and down_proj [E, hidden, inter];
+# the router picks top-k experts per token. `mlp` describes the layers that have a dense MLP
+# instead. Kept apart from ARCHITECTURES (the dense table).
+_MOE = ArchAdapter(("model",), _LLAMA_MLP, experts="mlp.experts")
+MOE_ARCHITECTURES: dict[str, ArchAdapter] = {
+    "mixtral": _MOE,
+    "qwen2_moe": _MOE,  # plus a dense shared expert (mlp.shared_expert: quantized, not scanned)
+    "qwen3_moe": _MOE,
+    "olmoe": _MOE,
+    "deepseek_v3": _MOE,  # dense first layers; shared experts (mlp.shared_experts) as in Qwen2-MoE
+}
+
+
 def supported_list() -> str:
-    return ", ".join(sorted(ARCHITECTURES))
+    return ", ".join(sorted({**ARCHITECTURES, **MOE_ARCHITECTURES}))
 
 
 def adapter_for(model_type: str) -> ArchAdapter:
     try:
-        return ARCHITECTURES[model_type]
+        return ARCHITECTURES.get(model_type) or MOE_ARCHITECTURES[model_type]
     except KeyError:
         raise UnsupportedArchitecture(
             f"Architecture '{model_type}' is not supported: no adapter says where its MLP down "
@@ -160,6 +188,14 @@ def _get(obj, path: str):
     for part in path.split("."):
         obj = getattr(obj, part)
     return obj
+
+
+def _find(obj, path: str):
+    """The attribute at `path`, or None where it is absent."""
+    try:
+        return _get(obj, path)
+    except AttributeError:
+        return None
 
 
 def _is_linear(m: nn.Module) -> bool:
@@ -206,6 +242,47 @@ class DownProj(Projection):
     """One layer's MLP output projection."""
 
     block: str = ""  # qualified name of the decoder block holding it, e.g. "model.layers.11"
+    num_experts: int = 0  # 0: a dense MLP
+
+    def value_at(self, c) -> float:
+        """The weight at Coord `c` (its expert's, in a Mixture-of-Experts layer), dequantized."""
+        w = self.dense_weight() if c.expert is None else self.expert_weight(c.expert)
+        return float(w[c.row, c.col])
+
+
+@dataclass
+class ExpertDownProj(DownProj):
+    """One MoE layer's down projections: `module` is the experts module, whose `down_proj` is one
+    [experts, out, in] parameter (already [out, in] per expert: no transpose)."""
+
+    def __post_init__(self):
+        if getattr(self.module, "is_transposed", False) or not getattr(self.module, "has_gate", True):
+            raise UnsupportedArchitecture(
+                f"{type(self.module).__name__} stores its experts transposed or without a gate: "
+                "this project reads the [experts, out, in] layout with a fused gate_up_proj only.")
+        self.num_experts = int(self.module.down_proj.shape[0])
+
+    @property
+    def out_features(self) -> int:
+        return int(self.module.down_proj.shape[1])
+
+    @property
+    def in_features(self) -> int:
+        return int(self.module.down_proj.shape[2])
+
+    def stored_weight(self) -> torch.Tensor:
+        return self.module.down_proj
+
+    def weight_view(self) -> torch.Tensor:
+        """All experts' down projections, [experts, out, in] (the parameter itself)."""
+        return self.module.down_proj
+
+    def dense_weight(self) -> torch.Tensor:
+        return self.module.down_proj
+
+    def expert_weight(self, expert: int) -> torch.Tensor:
+        """Expert `expert`'s down projection as [out, in] (a view)."""
+        return self.module.down_proj[expert]
 
 
 def model_type_of(model: nn.Module) -> str:

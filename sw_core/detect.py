@@ -83,10 +83,11 @@ class SuperWeight:
     verdict: str = VERDICT_UNVERIFIED  # "super weight" | "activation source" | "unverified"
     impact: "Impact | None" = None  # its group's perplexity check (sw_core.verify)
     alone: dict | None = None  # this weight removed alone: ppl_ratio, control_ratio (groups of one, or each=True)
+    expert: int | None = None  # Mixture-of-Experts: the expert whose down projection holds it
 
     @property
     def coord(self) -> Coord:
-        return Coord(self.layer, self.row, self.col)
+        return Coord(self.layer, self.row, self.col, self.expert)
 
 
 @dataclass
@@ -196,10 +197,11 @@ def decompose(loaded, stats: LayerStats, zeroed: set[Coord] = frozenset()) -> li
     """
     if stats.in_row is None:
         raise ValueError("decompose needs a scan made with keep_rows=True")
-    row = stats.out_channel
-    w = loaded.layers[stats.layer].dense_weight()[row].detach().float().cpu().clone()
+    row, proj = stats.out_channel, loaded.layers[stats.layer]
+    weight = proj.dense_weight() if stats.expert is None else proj.expert_weight(stats.expert)
+    w = weight[row].detach().float().cpu().clone()
     for c in zeroed:
-        if c.layer == stats.layer and c.row == row:
+        if c.layer == stats.layer and c.row == row and c.expert == stats.expert:
             w[c.col] = 0.0
     contrib = w * stats.in_row
     total = float(contrib.sum())
@@ -328,9 +330,10 @@ class _Search:
                 self.spread[layer] = (s, ratios[layer])
             act = SuperActivation(layer, s.out_channel, s.out_token, s.out_value)
             for col, v, sh in parts:
-                c = Coord(layer, s.out_channel, col)
+                c = Coord(layer, s.out_channel, col, s.expert)
                 if c not in self.found and all(w.coord != c for w in new):
-                    new.append(SuperWeight(layer, c.row, c.col, v, sh, act, [self.prompt], ratios[layer], it))
+                    new.append(SuperWeight(layer, c.row, c.col, v, sh, act, [self.prompt], ratios[layer], it,
+                                           expert=s.expert))
         return new
 
     def _keep(self, new) -> None:

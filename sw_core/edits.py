@@ -34,6 +34,7 @@ import torch
 
 from .coord import Coord
 from .errors import BadInput
+from .moe import as_sequences, recompute_rows
 from .positions import offset
 from .weights import dense_weight_of
 
@@ -122,6 +123,7 @@ def validate(loaded, edit: Edit) -> None:
         if f < 0:
             raise BadInput(f"Scale {f} for {c} is negative: use 0 (off) to 3; flip a sign on purpose with a custom edit only.")
         _check_coord(loaded, c.layer, c.row, c.col, n)
+        _check_expert(loaded, c)
     for p in edit.pins:
         _check_coord(loaded, p.layer, p.channel, None, n)
         if p.value is not None and not math.isfinite(p.value):
@@ -143,6 +145,16 @@ def _check_coord(loaded, layer, row, col, n):
         raise BadInput(f"Column {col} is out of range for layer {layer}: columns (input channels) are 0..{in_f - 1}.")
 
 
+def _check_expert(loaded, c: Coord) -> None:
+    experts = getattr(loaded.layers[c.layer], "num_experts", 0)
+    if experts and c.expert is None:
+        raise BadInput(f"Layer {c.layer} is a Mixture-of-Experts layer: say which expert (0..{experts - 1}) holds {c}.")
+    if not experts and c.expert is not None:
+        raise BadInput(f"Layer {c.layer} has one dense MLP, no experts: drop the expert index from {c}.")
+    if experts and not 0 <= c.expert < experts:
+        raise BadInput(f"Expert {c.expert} is out of range for layer {c.layer}: experts are 0..{experts - 1}.")
+
+
 @contextmanager
 def applied(loaded, edit):
     """Run the body with `edit` in effect for this thread / context only; undone on every exit.
@@ -162,11 +174,13 @@ def applied(loaded, edit):
         _ACTIVE.reset(token)
 
 
-def edited_output(layer: int, transposed: bool, module, inputs, output):
+def edited_output(layer: int, transposed: bool, module, inputs, output, experts: bool = False):
     """Layer `layer`'s down projection output under the active edit; None when nothing changes.
 
     Called by the one hook per down projection (`sw_core.instrument`), with the module the hook
     fired on: the weight is read from it, so a deep copy of the model edits its own weights.
+    experts=True: `module` is a Mixture-of-Experts layer's experts module, `inputs` its arguments
+    (hidden, top_k_index, top_k_weights); edited rows are recomputed by `sw_core.moe`.
     """
     edit = _ACTIVE.get()
     if edit is None or edit.is_identity:
@@ -177,15 +191,20 @@ def edited_output(layer: int, transposed: bool, module, inputs, output):
         return None
     x = inputs[0]
     y = output.clone()
-    if rows:
+    if rows and experts:
+        recompute_rows(module, inputs, y, rows)
+    elif rows:
         _recompute_rows(module, transposed, x, y, rows)
-    if pins:
+    if pins and experts:  # the experts see [batch x tokens, hidden]: pins need the token axis back
+        y = _apply_pins(pins, as_sequences(output), as_sequences(y)).reshape(-1, y.shape[-1])
+    elif pins:
         _apply_pins(pins, output, y)
     return y
 
 
-def _apply_pins(pins, output: torch.Tensor, y: torch.Tensor) -> None:
-    """Write each pin into y [..., T, C]; token positions are absolute (`sw_core.positions`)."""
+def _apply_pins(pins, output: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Write each pin into y [..., T, C] (and return it); token positions are absolute
+    (`sw_core.positions`)."""
     start = offset()  # absolute position of this call's first token
     for p in pins:
         local = p.token - start
@@ -194,6 +213,7 @@ def _apply_pins(pins, output: torch.Tensor, y: torch.Tensor) -> None:
         if p.above is not None:
             orig = output[..., p.channel]
             y[..., p.channel] = torch.where(orig.abs() >= p.above, orig, y[..., p.channel])
+    return y
 
 
 def _recompute_rows(module, transposed: bool, x: torch.Tensor, y: torch.Tensor, rows) -> None:

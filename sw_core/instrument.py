@@ -12,7 +12,9 @@ The hooks, in the order they act within one decoder block:
 1. every decoder linear, pre-hook: hands its input to the active recorder (calibration passes);
 2. every block, pre-hook: the residual stream entering the block (for the scan);
 3. every down projection, ONE forward hook: first `edits.edited_output` (the active edit, if
-   any), then the scan records that (edited) output. One hook, so the order cannot drift;
+   any), then the scan records that (edited) output. One hook, so the order cannot drift.
+   A Mixture-of-Experts layer has no module per expert (transformers 5 fuses them): its hook is
+   on the experts module, and `sw_core.moe` recomputes per expert what the edit / scan needs;
 4. every block, forward hook: the residual stream leaving the block.
 
 Hooks read the weight from the module they are called with and close over nothing but a layer
@@ -23,6 +25,7 @@ own; `instrument` sees the copied mark and registers nothing twice.
 from __future__ import annotations
 
 from .edits import edited_output
+from .moe import note_sequence_length
 from .positions import on_stack_end, on_stack_start
 from .scan import active_recorder
 
@@ -48,7 +51,12 @@ def instrument(loaded) -> None:
         blocks = adapter.blocks(model)
         for p, (_, block) in zip(loaded.layers, blocks):
             block.register_forward_pre_hook(_block_start_hook(p.layer), with_kwargs=True)
-            p.module.register_forward_hook(_down_proj_hook(p.layer, p.transposed))
+            if p.num_experts:
+                moe_block = model.get_submodule(p.name.rpartition(".")[0])  # the experts' parent
+                moe_block.register_forward_pre_hook(note_sequence_length, with_kwargs=True)
+                p.module.register_forward_hook(_experts_hook(p.layer), with_kwargs=True)
+            else:
+                p.module.register_forward_hook(_down_proj_hook(p.layer, p.transposed))
             block.register_forward_hook(_block_end_hook(p.layer), with_kwargs=True)
         setattr(model, _MARK, True)
 
@@ -67,6 +75,18 @@ def _down_proj_hook(layer: int, transposed: bool):
         rec = active_recorder()
         if rec is not None:
             rec.on_proj(layer, inputs, output if edited is None else edited)
+        return edited
+
+    return hook
+
+
+def _experts_hook(layer: int):
+    def hook(module, args, kwargs, output):
+        args = tuple(args) + tuple(kwargs[k] for k in ("hidden_states", "top_k_index", "top_k_weights") if k in kwargs)
+        edited = edited_output(layer, False, module, args, output, experts=True)  # None: unchanged
+        rec = active_recorder()
+        if rec is not None:
+            rec.on_experts(layer, module, args, output if edited is None else edited)
         return edited
 
     return hook

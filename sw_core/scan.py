@@ -27,7 +27,8 @@ from dataclasses import asdict, dataclass, field
 
 import torch
 
-from .edits import applied
+from .edits import applied, current_edit
+from .moe import experts_stats
 from .errors import BadInput
 
 _SCANNING: contextvars.ContextVar["Recorder | None"] = contextvars.ContextVar("sw_scan", default=None)
@@ -52,6 +53,12 @@ class LayerStats:
     # x at out_token (all input channels, float32 CPU), only with scan(..., keep_rows=True):
     # what `detect` decomposes y[out_channel] = sum_j W[out_channel, j] * x[j] with.
     in_row: torch.Tensor | None = field(default=None, repr=False, compare=False)
+    # Mixture-of-Experts layers only (None on dense ones): the expert contributing most to the
+    # output spike (in_row is then its input there, times its router weight), the expert whose
+    # input holds in_max, and each expert's largest |router weight x output| over its routed tokens.
+    expert: int | None = None
+    in_expert: int | None = None
+    expert_out_max: list[float] | None = None
 
     @property
     def grows_residual(self) -> bool | None:
@@ -155,22 +162,44 @@ class Recorder:
         if self.inputs_of:  # a calibration pass records linear inputs only
             return
         x, y = _rows(inputs[0]), _rows(output)  # [T, in], [T, out]
-        x_tok, y_tok = _abs_max_per_row(x), _abs_max_per_row(y)  # [T] each, new tensors
-        t_in, t_out = int(x_tok.argmax()), int(y_tok.argmax())
-        c_in, c_out = int(x[t_in].abs().argmax()), int(y[t_out].abs().argmax())
+        r = self._out_record(y)
+        x_tok = _abs_max_per_row(x)  # [T], a new tensor
+        t_in = int(x_tok.argmax())
+        r["in_max"], r["in_pos"] = float(x_tok[t_in]), (t_in, int(x[t_in].abs().argmax()))
+        if self.keep_rows:
+            r["in_row"] = x[r["out_pos"][0]].to("cpu", torch.float32, copy=True)
+        self.raw[i] = r
+
+    def on_experts(self, i: int, module, args, output) -> None:
+        """A Mixture-of-Experts layer: `output` [T, out] is the routed experts' (edited) sum."""
+        if self.inputs_of:
+            return
+        y = _rows(output)
+        r = self._out_record(y)
+        edit = current_edit()
+        factors = [cf for cf in (edit.factors if edit else ()) if cf[0].layer == i]
+        m = experts_stats(module, args, y, factors)
+        r.update(in_max=m["in_max"], in_pos=m["in_pos"], in_expert=m["in_expert"], expert=m["expert"],
+                 expert_out_max=m["expert_out_max"])
+        if self.keep_rows and m["expert_row"] is not None:
+            r["in_row"] = m["expert_row"].to("cpu", torch.float32, copy=True)
+        self.raw[i] = r
+
+    def _out_record(self, y: torch.Tensor) -> dict:
+        """The output side of one layer's record, from its output y [T, out]."""
+        y_tok = _abs_max_per_row(y)  # [T], a new tensor
+        t_out = int(y_tok.argmax())
+        c_out = int(y[t_out].abs().argmax())
         flat = y.reshape(-1)
         sample = flat[:: max(1, flat.numel() // _MEDIAN_SAMPLE)]  # evenly strided entries
         r = {
-            "in_max": float(x_tok[t_in]), "in_pos": (t_in, c_in),
             "out_value": float(y[t_out, c_out]), "out_pos": (t_out, c_out),
             "out_median": float(sample.abs().median()),
             "token_out_max": y_tok,
         }
         if self.track_channel is not None:
             r["trace"] = y[:, self.track_channel].abs()  # a new [T] tensor
-        if self.keep_rows:
-            r["in_row"] = x[t_out].to("cpu", torch.float32, copy=True)
-        self.raw[i] = r
+        return r
 
     def on_linear_input(self, name: str, args) -> None:
         if name in self.inputs_of:
@@ -255,6 +284,7 @@ def _to_scan(loaded, prompt, ids, raw, track_channel) -> Scan:
             out_value=r["out_value"], out_median=r["out_median"],
             resid_before=before, resid_after=after,
             in_row=r.get("in_row"),
+            expert=r.get("expert"), in_expert=r.get("in_expert"), expert_out_max=r.get("expert_out_max"),
         ))
         heat.append(r["token_out_max"].cpu().tolist())
         if track_channel is not None:

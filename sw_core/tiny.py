@@ -47,9 +47,25 @@ def _config(model_type: str, layers: int):
                                    num_attention_heads=HEADS, word_embed_proj_dim=HIDDEN,
                                    max_position_embeddings=POSITIONS, **common),
     }
+    moe = dict(llama_like, intermediate_size=MOE_INTER, num_experts_per_tok=2)
+    builders.update({
+        "mixtral": lambda: t.MixtralConfig(**moe, num_local_experts=EXPERTS),
+        "qwen2_moe": lambda: t.Qwen2MoeConfig(**moe, num_experts=EXPERTS, moe_intermediate_size=MOE_INTER,
+                                              shared_expert_intermediate_size=MOE_INTER),
+        "qwen3_moe": lambda: t.Qwen3MoeConfig(**moe, num_experts=EXPERTS, moe_intermediate_size=MOE_INTER,
+                                              head_dim=HIDDEN // HEADS),
+        "olmoe": lambda: t.OlmoeConfig(**moe, num_experts=EXPERTS),
+        # Multi-head latent attention, routed + shared experts, layer 0 dense (first_k_dense_replace).
+        "deepseek_v3": lambda: t.DeepseekV3Config(
+            **llama_like, moe_intermediate_size=MOE_INTER, n_routed_experts=EXPERTS, n_shared_experts=1,
+            num_experts_per_tok=2, n_group=2, topk_group=1, first_k_dense_replace=1, kv_lora_rank=16,
+            q_lora_rank=32, qk_rope_head_dim=8, qk_nope_head_dim=8, v_head_dim=16),
+    })
     return builders[model_type]()
 
 
+EXPERTS, MOE_INTER = 4, 64  # tiny Mixture-of-Experts: 4 experts of 64 channels, 2 per token
+TINY_MOE_TYPES = ("mixtral", "qwen2_moe", "qwen3_moe", "olmoe", "deepseek_v3")
 TINY_TYPES = ("llama", "mistral", "qwen2", "qwen3", "phi3", "olmo", "olmo2", "gemma", "gemma2",
               "gemma3_text", "gemma3", "gpt2", "gpt_neox", "opt")
 
@@ -118,3 +134,35 @@ def plant_super_weight(loaded: Loaded, layer: int | None = None, row: int | None
             first.bias[col] *= boost
         proj.weight_view()[row, col] = weight  # a view: writes through Conv1D's transpose too
     return Coord(layer, row, col)
+
+
+def plant_expert_super_weight(loaded: Loaded, layer: int, expert: int, row: int, col: int,
+                              *, weight: float = 50.0, fire: float = 1.5, route: float = 20.0):
+    """Make W[row, col] of expert `expert`'s down projection in MoE layer `layer` a super weight,
+    IN PLACE (tiny test models only), firing deterministically on token 0 (BOS):
+
+    with h0 the MoE layer's input at token 0 (measured in one forward pass), the router's row for
+    `expert` gains `route` * h0 / |h0|^2 (its logit at token 0 rises by `route`: it is chosen
+    there), the gate and up rows `col` of that expert become `fire` * h0 / |h0|^2 (both read
+    `fire` at token 0, so x[col] = act(fire) * fire), and W[row, col] = `weight`. Returns the Coord.
+    """
+    from .coord import Coord
+
+    proj = loaded.layers[layer]
+    moe_block = loaded.model.get_submodule(proj.block).mlp
+    seen = {}
+    handle = moe_block.gate.register_forward_pre_hook(lambda m, a: seen.setdefault("h", a[0].detach().clone()))
+    try:
+        with torch.no_grad():
+            loaded.model(input_ids=loaded.encode("plant"), use_cache=False)  # token 0: BOS whatever follows
+    finally:
+        handle.remove()
+    h0 = seen["h"].reshape(-1, seen["h"].shape[-1])[0]
+    unit = h0 / h0.dot(h0)
+    experts, inter = proj.module, proj.in_features
+    with torch.no_grad():
+        moe_block.gate.weight[expert] += route * unit
+        experts.gate_up_proj[expert, col] = fire * unit  # gate rows [0, inter), up rows [inter, 2 inter)
+        experts.gate_up_proj[expert, inter + col] = fire * unit
+        experts.down_proj[expert, row, col] = weight
+    return Coord(layer, row, col, expert)

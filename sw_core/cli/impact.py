@@ -88,7 +88,7 @@ def run(args) -> int:
     if args.json:
         write_json({
             "model": loaded.name,
-            "super_weights": [dataclasses.asdict(c) for c in coords],
+            "super_weights": [c.to_dict() for c in coords],
             "settings": {"texts": args.texts, "max_tokens": args.max_tokens, "window": args.window,
                          "stride": args.stride or args.window // 2, "control_k": args.control_k,
                          "control_scope": args.control_scope, "stop_prompts": args.stop_prompts,

@@ -28,6 +28,9 @@ class Tap:
     def on_linear_input(self, name: str, args) -> None:  # unused: inputs_of is empty
         pass
 
+    def on_experts(self, i: int, module, args, output) -> None:  # a Mixture-of-Experts layer ran
+        pass
+
     def on_block_start(self, i: int, args, kwargs) -> None:  # decoder layer i is about to run
         pass
 

@@ -5,6 +5,7 @@ linear layer, about 7,000 weights in Llama-7B, and sees almost no change: size a
 make a weight super. Scopes:
 - "matrix" (default): the k largest |W| in each down projection that holds a super weight;
 - "all": the k largest |W| in every layer's down projection (k x layers weights in all).
+In a Mixture-of-Experts layer each expert's down projection is one matrix.
 Super weights themselves are excluded; the result is an Edit, so nothing is written.
 """
 
@@ -24,21 +25,24 @@ def largest_other_weights(loaded, exclude, k: int = 100, scope: str = "matrix") 
         raise BadInput(f"k={k!r}: turn off at least one weight.")
     if scope not in SCOPES:
         raise BadInput(f"Unknown scope {scope!r}: use one of {SCOPES}.")
-    if scope == "matrix":
-        layers = sorted({c.layer for c in exclude})
-        if not layers:
+    if scope == "matrix":  # a Mixture-of-Experts layer's matrix is one expert's down projection
+        matrices = sorted({(c.layer, -1 if c.expert is None else c.expert) for c in exclude})
+        if not matrices:
             raise BadInput("Scope 'matrix' needs the super weights (their matrix); none given: use scope='all'.")
     else:
-        layers = list(range(loaded.num_layers))
+        matrices = [(p.layer, e) for p in loaded.layers for e in (range(p.num_experts) if p.num_experts else [-1])]
     coords: list[Coord] = []
-    for layer in layers:
-        w = loaded.layers[layer].dense_weight().detach().abs().float().clone()  # [out, in]
+    for layer, e in matrices:
+        expert = None if e < 0 else e
+        proj = loaded.layers[layer]
+        w = proj.dense_weight() if expert is None else proj.expert_weight(expert)
+        w = w.detach().abs().float().clone()  # [out, in]
         for c in exclude:
-            if c.layer == layer:
+            if c.layer == layer and c.expert == expert:
                 w[c.row, c.col] = -1.0
         top = w.flatten().topk(min(k, w.numel())).indices
         cols = w.shape[1]
-        coords += [Coord(layer, int(i) // cols, int(i) % cols) for i in top.tolist()]
+        coords += [Coord(layer, int(i) // cols, int(i) % cols, expert) for i in top.tolist()]
     return coords
 
 

@@ -20,7 +20,7 @@ from ..scan import linear_inputs
 from . import bnb, rtn, w8a8
 from .private import private_copy
 from .settings import CLIP_SEARCH, MODES, QuantSetting
-from .targets import decoder_linears, super_coords
+from .targets import decoder_linears, decoder_weights, super_coords
 
 __all__ = ["QuantSetting", "MODES", "CLIP_SEARCH", "quantized", "super_weight_values", "SuperWeightValue",
            "calibration_inputs", "standard_settings", "resolved_setting"]
@@ -66,6 +66,7 @@ def resolved_setting(loaded: Loaded, setting: QuantSetting, coords: list[Coord] 
 def _build(loaded: Loaded, setting: QuantSetting, coords: list[Coord], extra=()) -> Loaded:
     targets = _selected(decoder_linears(loaded.model, loaded.layers), setting)
     if setting.mode == "rtn":
+        targets = _selected(decoder_weights(loaded), setting)  # with every expert's matrices
         for t in targets:  # check every width before any work
             rtn.block_size(setting.block, *t.weight_view().shape)
         masks = rtn.hold_out_masks(loaded.layers, coords) if setting.aware else {}
@@ -145,10 +146,10 @@ def super_weight_values(qloaded: Loaded, detection, original: Loaded | None = No
     out = []
     for c, sw in zip(coords, items):
         if original is not None:
-            before = float(original.layers[c.layer].dense_weight()[c.row, c.col])
+            before = original.layers[c.layer].value_at(c)
         else:
             before = float(sw.value)
-        after = float(qloaded.layers[c.layer].dense_weight()[c.row, c.col])
+        after = qloaded.layers[c.layer].value_at(c)
         out.append(SuperWeightValue(c.layer, c.row, c.col, before, after))
     return out
 

@@ -112,24 +112,32 @@ def step_sizes(w: torch.Tensor, bits: int, block, hold_out: torch.Tensor | None 
 
 
 def hold_out_masks(layers, coords) -> dict[str, torch.Tensor]:
-    """Down projection name -> bool mask [out, in] marking the super weights in it."""
+    """Down projection name (an expert's: "<experts>.down_proj[<e>]") -> bool mask [out, in]
+    marking the super weights in it."""
+    from .targets import expert_target_name
+
     masks = {}
     for c in coords:
         p = layers[c.layer]
-        m = masks.setdefault(p.name, torch.zeros(p.out_features, p.in_features, dtype=torch.bool,
-                                                 device=p.weight_view().device))
+        name = p.name if c.expert is None else expert_target_name(p.name, "down_proj", c.expert)
+        m = masks.setdefault(name, torch.zeros(p.out_features, p.in_features, dtype=torch.bool,
+                                               device=p.weight_view().device))
         m[c.row, c.col] = True
     return masks
 
 
 def quantized_weights(targets, setting: QuantSetting, masks: dict, clip_z=None) -> dict[str, torch.Tensor]:
-    """name -> new weight in the module's own layout and dtype (nothing is written)."""
+    """name -> new weight in the module's own layout and dtype (nothing is written). Expert
+    targets are gathered into a new copy of their fused parameter, under its qualified name."""
     out = {}
     for t in targets:
         w = t.weight_view()
         mask = masks.get(t.name) if setting.aware else None
         q = fake_quantize(w, setting.bits, setting.block, clip_z=clip_z, hold_out=mask).to(w.dtype)
-        out[t.name] = q.t().contiguous() if t.transposed else q
+        if hasattr(t, "expert"):
+            out.setdefault(t.param_name, t.fused().detach().clone())[t.expert] = q
+        else:
+            out[t.name] = q.t().contiguous() if t.transposed else q
     return out
 
 
@@ -138,13 +146,16 @@ def search_clip_z(targets, setting: QuantSetting, masks: dict, inputs: dict[str,
                   grid=Z_GRID) -> tuple[float | None, dict]:
     """The z in `grid` with the lowest summed relative output error over the targets.
 
-    inputs: name -> calibration inputs [tokens, in] of that linear layer.
+    inputs: name -> calibration inputs [tokens, in] of that linear layer; targets without any
+    (an expert's matrices: no module of their own records inputs) do not vote.
     Returns (best z, {z: error}).
     """
     errors = {}
     for z in grid:
         total = 0.0
         for t in targets:
+            if t.name not in inputs:
+                continue
             x = inputs[t.name].to(torch.float32)
             w = t.weight_view().to(torch.float32)
             mask = masks.get(t.name) if setting.aware else None
