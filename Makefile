@@ -25,8 +25,10 @@ browser:
 run: setup
 	$(PY) -m streamlit run app.py --server.headless true --server.port $(PORT)
 
+# Two workers (one per core of the 2-core machines); a file's tests stay on one worker, so its
+# module fixtures (the browser test's server) start once.
 test: setup browser
-	$(PY) -m pytest -q tests
+	$(PY) -m pytest -q -n 2 --dist loadfile tests
 
 bench: setup
 	$(PY) -m explorer.bench --out bench

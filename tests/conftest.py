@@ -9,8 +9,10 @@ os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
-# One process on the machine (CI): all cores. Several suites at once: SW_TEST_THREADS=1 is much faster.
-torch.set_num_threads(int(os.environ.get("SW_TEST_THREADS", "0")) or max(1, min(2, os.cpu_count() or 1)))
+# One process on the machine: all cores. Under pytest-xdist (`make test` runs one worker per core)
+# or several suites at once: one thread each, which is much faster than oversubscribed cores.
+_DEFAULT_THREADS = 1 if os.environ.get("PYTEST_XDIST_WORKER") else max(1, min(2, os.cpu_count() or 1))
+torch.set_num_threads(int(os.environ.get("SW_TEST_THREADS", "0")) or _DEFAULT_THREADS)
 
 
 @pytest.fixture(scope="session")

@@ -18,7 +18,7 @@ def test_impact_cli_writes_table_1_rows(tmp_path, capsys):
     text.write_text(TEXT, encoding="utf-8")
     out = tmp_path / "impact.json"
     rc = main(["impact", "--device", "cpu", "--texts", str(text), "--max-tokens", "48", "--window", "64",
-               "--questions", "12", "--stop-prompts", "6", "--scale", "2", "--control-k", "20", "--each",
+               "--questions", "4", "--stop-prompts", "3", "--scale", "2", "--control-k", "20", "--each",
                "--json", str(out)])
     assert rc == 0
     captured = capsys.readouterr()

@@ -139,10 +139,10 @@ def test_trivia_questions_are_deterministic_four_way_with_real_answers():
 
 
 def test_zero_shot_accuracy_falls_to_chance_without_the_super_weights(embedded):
-    qs = trivia_questions(limit=40)
+    qs = trivia_questions(limit=20)  # the app's 20 (0.90 -> 0.30 measured); docs/impact.md has all 260
     original = zero_shot_accuracy(embedded, questions=qs)
     damaged = zero_shot_accuracy(embedded, off(SW1, SW2), questions=qs)
-    assert original.questions == 40 and original.chance == 0.25
+    assert original.questions == 20 and original.chance == 0.25
     assert original.accuracy >= 0.5, original
     assert damaged.accuracy <= original.accuracy - 0.25 and damaged.accuracy <= 0.4, (original.accuracy, damaged.accuracy)
 

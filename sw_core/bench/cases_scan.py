@@ -94,7 +94,7 @@ def scan_time_case(ctx, tokens: int) -> BenchResult:
 def scan_memory_case(ctx) -> BenchResult | None:
     """Peak CPU memory of a scan above that of a logits_to_keep=1 forward, over the weights' bytes."""
     loaded = ctx.loaded
-    if ctx.device != "cpu" or not peak_memory.supported():
+    if ctx.quick or ctx.device != "cpu" or not peak_memory.supported():  # a fresh process: seconds
         return None
     prompts = {str(n): prompt_of(ctx, n) for n in _lengths(ctx)}
     dtype = str(loaded.dtype).replace("torch.", "")
