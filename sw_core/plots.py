@@ -103,14 +103,15 @@ def max_per_layer(scan) -> go.Figure:
 
 
 def _ratio_label(r: float) -> str:
-    """Short enough to sit above a bar at full size: ×1.1, ×11, ÷16, ÷2,941."""
+    """Short enough to sit above a bar at full size: ×1.1, ×11, ÷16, ÷2.9k (the hover has the rest)."""
     if not math.isfinite(r):
         return "new"
-    if r >= 1:
-        return f"×{r:.1f}" if r < 10 else f"×{r:,.0f}"
     if r <= 0:
         return "÷∞"
-    return f"÷{1 / r:.1f}" if r > 0.1 else f"÷{1 / r:,.0f}"
+    sign, f = ("×", r) if r >= 1 else ("÷", 1 / r)
+    if f < 10:
+        return f"{sign}{f:.1f}"
+    return f"{sign}{f:,.0f}" if f < 1000 else f"{sign}{f / 1000:.1f}k" if f < 1e6 else f"{sign}{f:.0e}"
 
 
 def probability_bars(words, original, edited, *, title: str, ratios=None, font_size: int = 14,

@@ -24,7 +24,7 @@ def pathway_figure(p) -> go.Figure:
         fig.update_yaxes(autorange="reversed", row=1, col=k)
         fig.update_xaxes(title="term weight x n", row=1, col=k)
     fig.update_layout(title=f"layer {p.layer} input {p.col} at token {p.token} ({p.token_text!r}): "
-                            f"x = {p.x:.4g}, W[{p.row}, {p.col}] x = {p.contribution:.4g} of {p.activation:.4g}",
+                            f"x = {p.x:,.0f}, W[{p.row}, {p.col}] x = {p.contribution:,.0f} of {p.activation:,.0f}",
                       height=360, margin=dict(l=60, r=20, t=70, b=40))
     return fig
 

@@ -107,6 +107,8 @@ def test_bar_labels_are_readable_and_the_legend_clears_the_title():
     assert fig.data[1].textfont.size >= 12 and fig.layout.xaxis.tickfont.size >= 12
     assert fig.layout.yaxis.range[0] == 0  # bars start at zero
     assert list(fig.data[1].text) == ["×1.1", "÷14"] and fig.data[1].constraintext == "none"  # full size
+    wide = plots.probability_bars(["cold", "a"], [0.0535, 0.104], [0.0535 / 2917, 0.5437], title="t")
+    assert list(wide.data[1].text) == ["÷2.9k", "×5.2"]  # at most five characters over a bar
     legend_top = fig.layout.legend.y  # the legend sits on the plot's top edge, the title in the margin above
     assert fig.layout.legend.yanchor == "bottom" and legend_top == 1.0 and fig.layout.title.yref == "container"
     assert fig.layout.margin.t >= 3 * fig.layout.legend.font.size
