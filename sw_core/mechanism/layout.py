@@ -1,9 +1,8 @@
-"""Where one decoder layer's pieces are, for the mechanism pass: the ONE place that knows.
+"""Where one decoder layer's pieces are, for the mechanism pass.
 
-The architecture table (`sw_core.arch`) says where each down projection lives; this file adds what
-the mechanism needs around it: the norms before attention and before the MLP, the attention
-module, and the MLP's factors (act(gate) and up for gated MLPs, act(fc1) for GPT-2-style ones).
-When `sw_core.arch` exposes the MLP structure per architecture, only `mlp_parts` changes.
+The architecture adapter (`sw_core.arch`) knows the blocks and each block's MLP (its projections,
+gated or fused, and its activation); this file adds only what the mechanism needs around them:
+the attention module and the norms before attention, before the MLP and after it.
 """
 
 from __future__ import annotations
@@ -15,6 +14,7 @@ import torch
 from torch import nn
 
 from ..errors import UnsupportedArchitecture
+from ..weights import weight_view_of
 
 
 @dataclass(frozen=True)
@@ -23,22 +23,18 @@ class _Layout:
     attn_norm: str | None  # the norm whose output feeds attention (None: the raw residual)
     mlp_norm: str | None  # the norm whose output feeds the MLP
     mlp_out_norm: str | None = None  # a norm applied to the MLP output before it is added (Gemma 2/3, OLMo 2)
-    feeders: tuple[str, ...] = ("mlp.gate_proj", "mlp.up_proj")  # (gate, up) or (fc1,)
-    act: str = "mlp.act_fn"
 
 
 _LLAMA = _Layout("self_attn", "input_layernorm", "post_attention_layernorm")
 _GEMMA2 = _Layout("self_attn", "input_layernorm", "pre_feedforward_layernorm", "post_feedforward_layernorm")
 _LAYOUTS = {
     **{t: _LLAMA for t in ("llama", "mistral", "qwen2", "qwen3", "olmo", "gemma")},
-    "phi3": _Layout("self_attn", "input_layernorm", "post_attention_layernorm",
-                    feeders=("mlp.gate_up_proj",), act="mlp.activation_fn"),
+    "phi3": _LLAMA,
     "olmo2": _Layout("self_attn", None, None, "post_feedforward_layernorm"),
     "gemma2": _GEMMA2, "gemma3_text": _GEMMA2, "gemma3": _GEMMA2,
-    "gpt2": _Layout("attn", "ln_1", "ln_2", feeders=("mlp.c_fc",), act="mlp.act"),
-    "gpt_neox": _Layout("attention", "input_layernorm", "post_attention_layernorm",
-                        feeders=("mlp.dense_h_to_4h",), act="mlp.act"),
-    "opt": _Layout("self_attn", "self_attn_layer_norm", "final_layer_norm", feeders=("fc1",), act="activation_fn"),
+    "gpt2": _Layout("attn", "ln_1", "ln_2"),
+    "gpt_neox": _Layout("attention", "input_layernorm", "post_attention_layernorm"),
+    "opt": _Layout("self_attn", "self_attn_layer_norm", "final_layer_norm"),
 }
 
 
@@ -91,32 +87,28 @@ def attention_module(loaded, i: int) -> tuple[nn.Module, Callable]:
     return layer.get_submodule(lay.attn), _module(layer, lay.attn_norm)
 
 
-def _row(module: nn.Module, col: int, offset: int = 0) -> tuple[torch.Tensor, float]:
-    """Weights and bias of output `col` (+ offset) of a Linear or a GPT-2 Conv1D, as float32."""
-    w = module.weight
-    conv1d = type(module).__name__ == "Conv1D"  # stored [in, out]
-    row = (w[:, col + offset] if conv1d else w[col + offset]).detach().float().clone()
+def _row(module: nn.Module, transposed: bool, row: int) -> tuple[torch.Tensor, float]:
+    """Weights and bias of output `row` of a projection (a Linear, or a GPT-2 Conv1D), as float32."""
+    w = weight_view_of(module, transposed)[row].detach().float().clone()
     b = getattr(module, "bias", None)
-    return row, (0.0 if b is None else float(b[col + offset]))
+    return w, (0.0 if b is None else float(b[row]))
 
 
 def mlp_parts(loaded, i: int, col: int) -> MlpParts:
-    """Layer `i`'s MLP factors feeding input channel `col` of its down projection."""
+    """Layer `i`'s MLP factors feeding input channel `col` of its down projection (the projections
+    and the activation come from the architecture adapter)."""
     lay = _layout(loaded)
     layer = decoder_layer(loaded, i)
-    act = _get_attr(layer, lay.act)  # an nn.Module (ACT2FN) or a plain function
-    feeders = [layer.get_submodule(p) for p in lay.feeders]
+    parts, transposed = loaded.arch.mlp_parts(layer), loaded.arch.transposed
+    gate_row, gate_bias = _row(parts.first, transposed, col)
     up_row, up_bias = None, 0.0
-    if lay.feeders == ("mlp.gate_up_proj",):  # Phi-3: one fused projection, gate rows first
-        gate_row, gate_bias = _row(feeders[0], col)
-        up_row, up_bias = _row(feeders[0], col, loaded.layers[i].in_features)
-    else:
-        gate_row, gate_bias = _row(feeders[0], col)
-        if len(feeders) == 2:
-            up_row, up_bias = _row(feeders[1], col)
+    if parts.fused:  # Phi-3: one gate_up projection, gate rows first
+        up_row, up_bias = _row(parts.up, transposed, col + loaded.layers[i].in_features)
+    elif parts.gate is not None:
+        up_row, up_bias = _row(parts.up, transposed, col)
     return MlpParts(
         gated=up_row is not None, mlp_norm=_module(layer, lay.mlp_norm), mlp_out_norm=_module(layer, lay.mlp_out_norm),
-        act=act, gate_row=gate_row, gate_bias=gate_bias, up_row=up_row, up_bias=up_bias,
+        act=parts.act, gate_row=gate_row, gate_bias=gate_bias, up_row=up_row, up_bias=up_bias,
         parallel=bool(getattr(loaded.config, "use_parallel_residual", False)),
     )
 
