@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from .edits import Coord, Edit, applied, off, validate
+from .edits import Coord, Edit, applied, off, recompute_rows, validate
 from .errors import BadInput
 from .mechanism.tap import Tap, first_tensor, tapped
 
@@ -98,16 +98,11 @@ class _RowEdits(Tap):
         if i not in self.by_layer:
             return
         proj, out = self.loaded.layers[i], first_tensor(output)
-        # [B, T, C] views (OPT's MLP runs on a flattened [B * T, C]); writes go through to `out`.
+        # [B, T, C] views (OPT's MLP runs on a flattened [B * T, C]); writes go through to `out`,
+        # which the layer passes on. The row is recomputed as every edit recomputes it.
         x, y = inputs[0].view(self.batch, -1, inputs[0].shape[-1]), out.view(self.batch, -1, out.shape[-1])
-        weight = proj.dense_weight()
         for b, c in self.by_layer[i]:
-            w = weight[c.row].to(device=x.device, dtype=torch.float32).clone()
-            w[c.col] = 0.0
-            new = x[b].float() @ w
-            if proj.bias is not None:
-                new += proj.bias[c.row].float()
-            y[b, :, c.row] = new.to(y.dtype)  # in place: the layer passes this tensor on
+            recompute_rows(proj.module, proj.transposed, x[b], y[b], [(c, 0.0)])
 
 
 def _row_nll(logits: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
