@@ -54,7 +54,9 @@ $(PEERS_STAMP): requirements-peers.txt
 	$(PEERS_PY) -m pip install -q --disable-pip-version-check --no-deps $(NODEPS)
 	@touch $(PEERS_STAMP)
 
+# The peers' correctness test first: it needs their packages, which only this environment has.
 bench-peers: $(PEERS_STAMP)
+	PYTHONPATH=. $(PEERS_PY) -m pytest -q -p no:cacheprovider tests/test_bench_peers.py
 	PYTHONPATH=. $(PEERS_PY) -m bench.peers.run --repeats $(PEERS_REPEATS)
 
 # Time and memory of scan, detection and perplexity against prompt length and model size.
