@@ -194,7 +194,7 @@ def edited_output(layer: int, transposed: bool, module, inputs, output, experts:
     if rows and experts:
         recompute_rows(module, inputs, y, rows)
     elif rows:
-        recompute_rows(module, transposed, x, y, rows)
+        recompute_dense_rows(module, transposed, x, y, rows)
     if pins and experts:  # the experts see [batch x tokens, hidden]: pins need the token axis back
         y = _apply_pins(pins, as_sequences(output), as_sequences(y)).reshape(-1, y.shape[-1])
     elif pins:
@@ -216,7 +216,7 @@ def _apply_pins(pins, output: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return y
 
 
-def recompute_rows(module, transposed: bool, x: torch.Tensor, y: torch.Tensor, rows) -> None:
+def recompute_dense_rows(module, transposed: bool, x: torch.Tensor, y: torch.Tensor, rows) -> None:
     """Write into y [..., T, out] the output rows of `rows` ((Coord, factor) pairs of this layer)
     recomputed in float32 from x [..., T, in] with each weight scaled by its factor."""
     by_row: dict[int, list[tuple[int, float]]] = {}

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from .edits import Coord, Edit, applied, off, recompute_rows, validate
+from .edits import Coord, Edit, applied, off, recompute_dense_rows, validate
 from .errors import BadInput
 from .mechanism.tap import Tap, first_tensor, tapped
 
@@ -102,7 +102,7 @@ class _RowEdits(Tap):
         # which the layer passes on. The row is recomputed as every edit recomputes it.
         x, y = inputs[0].view(self.batch, -1, inputs[0].shape[-1]), out.view(self.batch, -1, out.shape[-1])
         for b, c in self.by_layer[i]:
-            recompute_rows(proj.module, proj.transposed, x[b], y[b], [(c, 0.0)])
+            recompute_dense_rows(proj.module, proj.transposed, x[b], y[b], [(c, 0.0)])
 
 
 def _row_nll(logits: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
