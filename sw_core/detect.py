@@ -11,6 +11,10 @@ The recipe, per prompt (each default and how it was chosen: docs/detection.md):
    ordinary weights that share a super weight's massive input column (they show once that weight
    is off, in a rescan) are not. The guard applies on every scan. Spikes in a band below the threshold (from `weak` x the
    threshold) and spikes dropped by the guard are reported as `weak_spikes`, with their ratio.
+   So are *late* spikes: above the threshold in a rescan only, in a layer the rules do not follow
+   there (step 5), with the iteration they appeared in; their weights are decomposed and the
+   impact check (step 6) decides whether they are super weights after all (a weak super weight
+   in a later layer can hide behind a strong one and only spike once the strong one is off).
 3. Creation or cancellation, judged on signed values: a spike of the opposite sign to a residual
    stream value of at least a tenth of its own size works against it. Such a spike is *cancelling* only if it
    shrinks substantially (to `cancel_shrink` of its size or less) once the super weights found
@@ -31,6 +35,7 @@ The recipe, per prompt (each default and how it was chosen: docs/detection.md):
 
 from __future__ import annotations
 
+import copy
 import math
 import statistics
 from dataclasses import asdict, dataclass, field
@@ -59,6 +64,8 @@ if TYPE_CHECKING:
 VERDICT_SUPER = "super weight"
 VERDICT_SOURCE = "activation source"
 VERDICT_UNVERIFIED = "unverified"
+LATE_SMALL = "appeared after a removal; small next to the strongest"
+LATE_NEW_LAYER = "appeared after a removal; its layer did not spike in the unedited model"
 
 
 @dataclass
@@ -116,8 +123,11 @@ class WeakSpike:
     token: int
     value: float
     ratio: float
-    reason: str  # "below threshold" | "small next to the strongest"
+    reason: str  # "below threshold" | "small next to the strongest" | LATE_SMALL | LATE_NEW_LAYER
     prompts: list[str] = field(default_factory=list)
+    iteration: int = 0  # 0: the unedited model; k: appeared in rescan k, with the weights found before it off
+    candidates: list[SuperWeight] = field(default_factory=list)  # late spikes: the weights carrying it
+    verdict: str | None = None  # late spikes: the impact check's verdict on its weights (None: not checked)
 
 
 @dataclass
@@ -290,6 +300,7 @@ class _Search:
         self.found: set[Coord] = set()
         self.spread: dict[int, tuple[LayerStats, float]] = {}
         self.late: list[LateSpike] = []
+        self.late_weak: list[WeakSpike] = []
         self.scans = 1
 
     def run(self) -> _PromptResult:
@@ -302,6 +313,7 @@ class _Search:
             creating, new = sorted(creating + opposing), self._decompose(opposing, self.first, self.ratios, 0)
             opposing = []
         current, ratios = self.first, self.ratios
+        accounted = {s.layer for s in spikes}  # reported in super_weights or late_spikes already
         for it in range(1, r.max_iterations + 1):
             self._keep(new)
             if not new or self.scans == r.max_iterations:  # the bound: no rescan whose result is unused
@@ -314,12 +326,14 @@ class _Search:
             followed = [l for l in creating if r.followed(current.layers[l], ratios[l], self.strongest, unedited=False)]
             new = self._decompose(followed, current, ratios, it)
             new += self._decompose(independent, self.first, self.ratios, it)  # as in the unedited model
+            self._late_weak(current, ratios, it, accounted | set(followed))
             creating = sorted(set(creating) | set(independent))
         for layer in opposing:  # one scan only: nothing could be checked
             self.late.append(self._late(layer, "opposing (not checked)", None, None))
         for layer, (s, q) in self.spread.items():
             self.late.append(self._late(layer, "spread (no single weight)", ratios[layer] if current is not self.first else None, None))
-        return _PromptResult(self.weights, sorted(self.late, key=lambda s: s.layer), self._weak(), max(self.ratios), self.scans)
+        return _PromptResult(self.weights, sorted(self.late, key=lambda s: s.layer), self._weak() + self.late_weak,
+                             max(self.ratios), self.scans)
 
     def _decompose(self, layers, current: Scan, ratios, it: int) -> list[SuperWeight]:
         new = []
@@ -335,6 +349,21 @@ class _Search:
                     new.append(SuperWeight(layer, c.row, c.col, v, sh, act, [self.prompt], ratios[layer], it,
                                            expert=s.expert))
         return new
+
+    def _late_weak(self, current: Scan, ratios, it: int, followed: set[int]) -> None:
+        """Spikes of rescan `it` that step 5 does not follow (the first rescan that shows each
+        layer's), decomposed like any spike so the impact check can judge their weights."""
+        seen = {s.layer for s in self.late_weak}
+        for s, q in zip(current.layers, ratios):
+            if q < self.rules.threshold or s.layer in followed or s.layer in seen:
+                continue
+            small = s.out_max < self.rules.relative * self.strongest
+            act = SuperActivation(s.layer, s.out_channel, s.out_token, s.out_value)
+            parts = [(col, v, sh) for col, v, sh in decompose(self.loaded, s, self.found) if sh >= self.rules.share]
+            weights = [SuperWeight(s.layer, s.out_channel, col, v, sh, act, [self.prompt], q, it, expert=s.expert)
+                       for col, v, sh in parts]
+            self.late_weak.append(WeakSpike(s.layer, s.out_channel, s.out_token, s.out_value, q,
+                                            LATE_SMALL if small else LATE_NEW_LAYER, [self.prompt], it, weights))
 
     def _keep(self, new) -> None:
         self.weights.extend(new)
@@ -392,14 +421,14 @@ def find_super_weights(loaded, prompts: str | list[str] | None = None, *, thresh
     prompts = _normalise_prompts(prompts)
     by_coord: dict[Coord, SuperWeight] = {}
     late: dict[tuple[int, int, int], LateSpike] = {}
-    weak_spikes: dict[tuple[int, int, int], WeakSpike] = {}
+    weak_spikes: dict[tuple[int, int, int, bool], WeakSpike] = {}
     max_ratio, iterations = 0.0, 0
     for i, p in enumerate(prompts):
         r = _Search(loaded, p, rules, add_bos).run()
         max_ratio, iterations = max(max_ratio, r.max_ratio), max(iterations, r.scans)
         _merge(by_coord, ((w.coord, w) for w in r.weights), p)
         _merge(late, (((s.layer, s.channel, s.token), s) for s in r.late), p)
-        _merge(weak_spikes, (((s.layer, s.channel, s.token), s) for s in r.weak), p)
+        _merge(weak_spikes, (((s.layer, s.channel, s.token, s.iteration > 0), s) for s in r.weak), p)
         if progress is not None:
             progress(i + 1, len(prompts))
     candidates = sorted(by_coord.values(), key=lambda w: (w.layer, w.iteration, -w.share))
@@ -410,6 +439,10 @@ def find_super_weights(loaded, prompts: str | list[str] | None = None, *, thresh
         verify_groups(loaded, candidates, text=verify_text, tokens=verify_tokens, min_impact=min_impact, each=each)
         sources = [w for w in candidates if w.verdict == VERDICT_SOURCE]
         candidates = [w for w in candidates if w.verdict == VERDICT_SUPER]
+    if verify:
+        candidates += _verify_late(loaded, list(weak_spikes.values()), by_coord.values(), verify_text, verify_tokens,
+                                   min_impact, each)
+        candidates.sort(key=lambda w: (w.layer, w.iteration, -w.share))
     return Detection(
         model=loaded.name,
         super_weights=candidates,
@@ -425,6 +458,32 @@ def find_super_weights(loaded, prompts: str | list[str] | None = None, *, thresh
         verified=verify,
         far=rules.far,
     )
+
+
+def _verify_late(loaded, weak: list[WeakSpike], found, text, tokens, min_impact, each) -> list[SuperWeight]:
+    """The impact check on the late spikes' weights, apart from the groups the rules followed (whose
+    verdicts and numbers stay as measured). Returns the weights it finds the model depends on."""
+    known, late = {f.coord for f in found}, {}
+    for s in weak:
+        for w in s.candidates:
+            if w.coord not in known:
+                late.setdefault(w.coord, w)
+    late = list(late.values())
+    if not late:
+        return []
+    from .verify import verify_groups
+
+    layers = {w.layer for w in late}
+    # copies of the followed candidates of the same matrices keep them out of the late groups' controls
+    shadows = [copy.copy(w) for w in found if w.layer in layers]
+    verify_groups(loaded, late + shadows, text=text, tokens=tokens, min_impact=min_impact, each=each)
+    verdicts = {w.coord: w for w in late}
+    for s in weak:
+        s.candidates = [verdicts.get(w.coord, w) for w in s.candidates]
+        checked = [w for w in s.candidates if w.impact is not None]
+        if checked:
+            s.verdict = VERDICT_SUPER if any(w.verdict == VERDICT_SUPER for w in checked) else VERDICT_SOURCE
+    return [w for w in late if w.verdict == VERDICT_SUPER]
 
 
 def _merge(into: dict, items, prompt: str) -> None:

@@ -56,7 +56,8 @@ def run(args) -> int:
     if d.weak_spikes:
         print("\nspikes left out:")
         print(table([{"layer": s.layer, "channel": s.channel, "token": s.token, "value": s.value,
-                      "ratio": s.ratio, "why": s.reason} for s in d.weak_spikes]))
+                      "ratio": s.ratio, "scan": s.iteration, "why": s.reason,
+                      "impact check": s.verdict or "-"} for s in d.weak_spikes]))
     if args.json:
         write_json(d.to_dict(), args.json)
     return 0
