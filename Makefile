@@ -41,6 +41,7 @@ gpu-check:
 # Every measured table in README.md and docs/*.md, re-measured on the embedded model (docs/numbers/*.json).
 numbers: setup
 	$(PY) -m explorer.numbers --measure
+	$(PY) -m sw_core report --model embedded --device cpu --out docs/report
 
 # Ours against TransformerLens and nnsight (bench/peers/), in its own environment so the app's stays lean.
 PEERS_VENV := .venv-peers

@@ -54,12 +54,14 @@ class Report:
         return render(self.card, self.sections)
 
 
-def build_report(loaded, settings: ReportSettings | None = None, *, sections=None, progress=None) -> Report:
-    """Run the sections (default: all) on `loaded`. progress(section, done, total, elapsed) after each."""
+def build_report(loaded, settings: ReportSettings | None = None, *, detection=None, sections=None,
+                 progress=None) -> Report:
+    """Run the sections (default: all) on `loaded`. progress(section, done, total, elapsed) after each.
+    detection: one the caller already has (made with the default rules on `settings.prompt`), else run once here."""
     settings = (settings or ReportSettings()).check()
     keys = list(SECTIONS) if sections is None else [k for k in SECTIONS if k in sections]
-    ctx, out, start = Context(loaded, settings), [], time.perf_counter()
-    if "detection" not in keys:  # every section reads the detection
+    ctx, out, start = Context(loaded, settings, detection), [], time.perf_counter()
+    if ctx.detection is None and "detection" not in keys:  # every section reads the detection
         ctx.detection = detection.find_super_weights(loaded, settings.prompt)
     for i, key in enumerate(keys):
         title, build = SECTIONS[key]

@@ -3,6 +3,8 @@ super-weight aware, with and without clipping (the paper's weight-quantization f
 
 from __future__ import annotations
 
+import math
+
 import plotly.graph_objects as go
 
 from .. import texts as shipped
@@ -71,9 +73,12 @@ def _figure(points, st, full) -> go.Figure:
             if ps:
                 fig.add_scatter(x=x, y=[p["perplexity"] for p in ps], mode="lines+markers", name=_name(clip, aware, st),
                                 line=dict(dash="solid" if aware else "dash"))
-    fig.add_hline(y=full, line_dash="dot", annotation_text=f"full precision {full:.4g}")
+    fig.add_scatter(x=x, y=[full] * len(x), mode="lines", name=f"full precision ({full:.4g})",
+                    line=dict(dash="dot", color="black"))
+    values = [p["perplexity"] for p in points] + [full]
     fig.update_xaxes(title="block size (weights per scale)", type="category")
-    fig.update_yaxes(title="perplexity (log)", type="log")
+    fig.update_yaxes(title="perplexity (log)", type="log",
+                     range=[math.log10(min(values)) - 0.1, math.log10(max(values)) + 0.15])
     fig.update_layout(title=f"RTN int{BITS}: perplexity against block size", height=420,
                       margin=dict(l=60, r=20, t=50, b=40), legend=dict(orientation="h", y=-0.2))
     return fig

@@ -10,7 +10,9 @@ from .paper import label, paper_figures
 
 def build(ctx, s) -> None:
     loaded, st = ctx.loaded, ctx.settings
-    d = ctx.detection = find_super_weights(loaded, st.prompt)
+    if ctx.detection is None:
+        ctx.detection = find_super_weights(loaded, st.prompt)
+    d = ctx.detection
     s.data["result"] = d.to_dict()
     paper = paper_figures()["detection"]
     if d.found:

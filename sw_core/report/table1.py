@@ -43,7 +43,7 @@ def build(ctx, s) -> None:
         row[f"{label(paper['where'])}: Wiki-2 ppl x original"] = (
             p["wiki2_ppl"] / paper["rows"]["original"]["wiki2_ppl"] if p else None)
         if r.zero_shot_accuracy is not None:
-            row["zero-shot acc (trivia)"] = r.zero_shot_accuracy
+            row["zero-shot acc % (trivia)"] = 100 * r.zero_shot_accuracy
         row[f"{label(paper['where'])}: zero-shot avg %"] = p.get("zero_shot_avg")
         if r.stop_mass_ratio is not None:
             row["stop words x"] = r.stop_mass_ratio

@@ -1,0 +1,120 @@
+"""The report: every section on a planted tiny model, the "cannot run" path on an unplanted one,
+the scale sweep against a deep copy with the weight scaled in place, and once on the embedded
+model with small settings, where the sweep's 0 and 1 must equal the impact command's numbers."""
+
+import copy
+import json
+
+import pytest
+import torch
+
+from sw_core import texts as shipped
+from sw_core.report import SECTIONS, ReportSettings, build_report, write_report
+from sw_core.tiny import plant_super_weight, tiny_model
+from sw_core.tiny_plants import teach_head
+
+KEYS = ["detection", "table1", "scale_sweep", "block_sweep", "mechanism"]  # the issue's keys
+TEXT = ("The exact date of his birth is not known. His father, John Shakespeare, was a burgess of the recently "
+        "constituted corporation of Stratford, and had already filled certain minor municipal offices.")
+SMALL = ReportSettings(max_tokens=64, window=64, questions=8, sweep_questions=8, stop_prompts=8, scales=(0, 2, 3),
+                       blocks=(64, "row"), block_tokens=64, validate_prompts=False, vocabulary=False)
+
+
+def planted():
+    loaded = tiny_model("llama", layers=4, seed=0)
+    coord = plant_super_weight(loaded, seed=0)
+    teach_head(loaded, TEXT)
+    return loaded, coord
+
+
+@pytest.fixture(scope="module")
+def tiny_report(tmp_path_factory):
+    loaded, coord = planted()
+    calls = []
+    report = build_report(loaded, SMALL, progress=lambda s, done, total, elapsed: calls.append((s.key, done, total)))
+    out = tmp_path_factory.mktemp("tiny_report")
+    write_report(report, out)
+    return loaded, coord, report, out, calls
+
+
+def test_every_section_runs_and_is_written(tiny_report):
+    loaded, coord, report, out, calls = tiny_report
+    assert calls == [(k, i + 1, len(SECTIONS)) for i, k in enumerate(SECTIONS)]  # progress per section
+    data = json.loads((out / "report.json").read_text())
+    assert set(KEYS + ["model"]) <= set(data)
+    assert all(data[k]["ran"] and data[k]["why_not"] is None for k in SECTIONS), {k: data[k]["why_not"] for k in SECTIONS}
+    assert data["model"]["name"] == loaded.name and data["model"]["package_version"]
+    found = [[w["layer"], w["row"], w["col"]] for w in data["detection"]["result"]["super_weights"]]
+    assert found == [[coord.layer, coord.row, coord.col]]
+    page = (out / "report.html").read_text()
+    assert page.count("<h2>") == len(SECTIONS) and "could not run" not in page
+    assert page.count("plotly.js v") == 1  # the library inlined once, not per figure
+    assert "<script src=" not in page and 'src="http' not in page  # nothing to fetch
+
+
+def test_the_scale_sweep_anchors_on_table1_and_agrees_with_a_deep_copy(tiny_report):
+    loaded, coord, report, out, _ = tiny_report
+    data = json.loads((out / "report.json").read_text())
+    rows = {r["condition"]: r for r in data["table1"]["rows"]}
+    points = {p["scale"]: p for p in data["scale_sweep"]["points"]}
+    assert sorted(points) == [0.0, 1.0, 2.0, 3.0]
+    assert points[0.0]["perplexity"] == rows["sw_off"]["perplexity"]
+    assert points[1.0]["perplexity"] == rows["original"]["perplexity"]
+    best = min(points.values(), key=lambda p: p["mean_perplexity"])["scale"]
+    assert data["scale_sweep"]["best_perplexity_scale"] == best
+    for factor in (0.0, 2.0):  # an own loop on a deep copy with the weight scaled in place
+        model = copy.deepcopy(loaded.model)
+        with torch.no_grad():
+            model.get_submodule(loaded.layers[coord.layer].name).weight[coord.row, coord.col] *= factor
+            for name in SMALL.texts:
+                ids = loaded.encode(shipped.text(name))[:, :SMALL.max_tokens]
+                logits = model(input_ids=ids).logits[0, :-1].double()
+                ref = float(torch.exp(torch.nn.functional.cross_entropy(logits, ids[0, 1:])))
+                assert points[factor]["perplexity"][name] == pytest.approx(ref, rel=1e-4)
+
+
+def test_a_model_without_super_weights_says_why_per_section(tmp_path):
+    loaded = tiny_model("llama", layers=4, seed=3)
+    teach_head(loaded, TEXT)
+    report = build_report(loaded, SMALL)
+    write_report(report, tmp_path)
+    data = json.loads((tmp_path / "report.json").read_text())
+    assert data["detection"]["ran"] and not data["detection"]["result"]["found"]
+    for key in ("table1", "scale_sweep", "mechanism"):
+        assert not data[key]["ran"] and "No super weight was found" in data[key]["why_not"]
+    assert data["block_sweep"]["ran"] and {p["aware"] for p in data["block_sweep"]["points"]} == {False}
+    page = (tmp_path / "report.html").read_text()
+    assert page.count("<h2>") == len(SECTIONS) and page.count("could not run") == 3
+
+
+def test_bad_settings_are_refused_with_a_clear_message():
+    from sw_core.errors import BadInput
+
+    with pytest.raises(BadInput, match="scales"):
+        ReportSettings(scales=(-1,)).check()
+    with pytest.raises(BadInput, match="at least 8 tokens"):
+        ReportSettings(max_tokens=2).check()
+
+
+def test_embedded_report_matches_the_impact_command(embedded, tmp_path):
+    from sw_core.__main__ import main
+
+    report = build_report(embedded, SMALL)
+    write_report(report, tmp_path / "report")
+    data = json.loads((tmp_path / "report" / "report.json").read_text())
+    assert all(data[k]["ran"] for k in SECTIONS), {k: data[k]["why_not"] for k in SECTIONS}
+    coords = [(w["layer"], w["row"], w["col"]) for w in data["detection"]["result"]["super_weights"]]
+    assert coords == [(11, 507, 1229), (11, 507, 1487)]
+    assert main(["impact", "--model", "embedded", "--device", "cpu", "--texts", *SMALL.texts,
+                 "--max-tokens", str(SMALL.max_tokens), "--window", str(SMALL.window), "--stride", str(SMALL.window),
+                 "--questions", str(SMALL.questions), "--stop-prompts", "0",
+                 "--json", str(tmp_path / "impact.json")]) == 0
+    impact = {r["condition"]: r for r in json.loads((tmp_path / "impact.json").read_text())["rows"]}
+    points = {p["scale"]: p for p in data["scale_sweep"]["points"]}
+    for factor, condition in ((0.0, "sw_off"), (1.0, "original")):
+        for name in SMALL.texts:
+            assert points[factor]["perplexity"][name] == pytest.approx(impact[condition]["perplexity"][name], rel=1e-6)
+        assert points[factor]["zero_shot_accuracy"] == impact[condition]["zero_shot_accuracy"]
+    assert points[0.0]["mean_perplexity"] > 100 * points[1.0]["mean_perplexity"]  # removing them breaks the model
+    block = data["block_sweep"]
+    assert all(p["perplexity"] > block["full_precision"] * 0.99 for p in block["points"])
