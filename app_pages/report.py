@@ -9,6 +9,7 @@ import streamlit as st
 from explorer import jobs, limits, session
 from explorer.public import is_public
 from sw_core.report import SECTIONS, ReportSettings, build_report
+from sw_core.report.settings import quick_settings
 
 PUBLIC_REPORT_JOBS, LOCAL_REPORT_JOBS = 1, 2  # reports built at once (each takes minutes of CPU)
 
@@ -26,7 +27,12 @@ def _report_slots() -> threading.BoundedSemaphore:
     return threading.BoundedSemaphore(getattr(limits.current(), "max_report_jobs", default))
 
 
-if st.button("Build the report", type="primary", help="a few CPU-minutes on the embedded model"):
+DEPTHS = {"full": "full: the default settings, a few CPU-minutes on the embedded model",
+          "quick": "quick: fewer tokens, questions, scales and blocks, about a CPU-minute"}
+depths = ["quick"] if is_public() else list(DEPTHS)  # a public server builds quick reports only
+depth = st.radio("Depth", depths, format_func=DEPTHS.get, key="report_depth")
+
+if st.button("Build the report", type="primary"):
     slots = _report_slots()
     if not slots.acquire(blocking=False):
         st.warning("Other reports are being built right now (the server builds a limited number at once): "
@@ -41,7 +47,8 @@ if st.button("Build the report", type="primary", help="a few CPU-minutes on the 
 
         with session.errors_shown(), jobs.heavy_job("report", on_wait=lambda pos: status.info(f"queued: {pos} in line")):
             status.info(f"Building the report: {len(SECTIONS)} sections ...")
-            report = build_report(loaded, ReportSettings(), detection=det, progress=step)
+            settings = quick_settings() if depth == "quick" else ReportSettings()
+            report = build_report(loaded, settings, detection=det, progress=step)
             status.empty()
             st.session_state["report_files"] = (loaded.name, report.html(),
                                                 json.dumps(report.to_json(), indent=1, default=str))

@@ -23,12 +23,10 @@ def report_case(loaded=None, *, quick: bool = False, out_dir: str | None = None)
     quick: the small settings of the tests (a smoke run, not the measured case)."""
     from sw_core.loading import load
     from sw_core.report import ReportSettings, build_report, write_report
+    from sw_core.report.settings import quick_settings
 
     loaded = loaded or load("embedded", device="cpu")
-    settings = ReportSettings()
-    if quick:
-        settings = ReportSettings(max_tokens=64, window=64, questions=8, sweep_questions=8, stop_prompts=8,
-                                  blocks=(64, "row"), block_tokens=64, validate_prompts=False, vocabulary=False)
+    settings = quick_settings() if quick else ReportSettings()
     wall, cpu = time.perf_counter(), time.process_time()
     with tempfile.TemporaryDirectory() as tmp:
         report = build_report(loaded, settings)

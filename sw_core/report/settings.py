@@ -61,3 +61,11 @@ class ReportSettings:
     def sweep_scales(self) -> tuple[float, ...]:
         """The sweep always has 0 and 1: they anchor it to Table 1."""
         return tuple(sorted(set(self.scales) | {0.0, 1.0}))
+
+
+def quick_settings() -> ReportSettings:
+    """Every section at a fraction of the cost (about a CPU-minute on the embedded model): fewer tokens,
+    questions, scales and blocks, no cross-prompt stability or word shift. For a public server and tests."""
+    return ReportSettings(max_tokens=64, window=64, questions=8, sweep_questions=8, stop_prompts=8,
+                          scales=(0.0, 1.0, 2.0, 3.0), blocks=(64, "row"), block_tokens=64,
+                          validate_prompts=False, vocabulary=False)
