@@ -1,7 +1,6 @@
 """Report: the paper's analysis of the loaded model in one self-contained HTML file plus its JSON,
 built through the app's job queue and offered as downloads (the same as `python -m sw_core report`)."""
 
-import json
 import threading
 
 import streamlit as st
@@ -50,8 +49,7 @@ if st.button("Build the report", type="primary"):
             settings = quick_settings() if depth == "quick" else ReportSettings()
             report = build_report(loaded, settings, detection=det, progress=step)
             status.empty()
-            st.session_state["report_files"] = (loaded.name, report.html(),
-                                                json.dumps(report.to_json(), indent=1, default=str))
+            st.session_state["report_files"] = (loaded.name, report.html(), report.json_text())
     finally:
         slots.release()
 

@@ -118,3 +118,10 @@ def test_embedded_report_matches_the_impact_command(embedded, tmp_path):
     assert points[0.0]["mean_perplexity"] > 100 * points[1.0]["mean_perplexity"]  # removing them breaks the model
     block = data["block_sweep"]
     assert all(p["perplexity"] > block["full_precision"] * 0.99 for p in block["points"])
+
+
+def test_report_json_is_strict_json(tiny_report):
+    *_, out, _ = tiny_report
+    text = (out / "report.json").read_text()
+    assert "Infinity" not in text and "NaN" not in text
+    json.loads(text, parse_constant=lambda c: pytest.fail(f"non-standard JSON constant {c}"))

@@ -9,6 +9,7 @@ this model (no super weight found, no zero-shot set) says why instead of vanishi
 from __future__ import annotations
 
 import json
+import math
 import os
 import tempfile
 import time
@@ -48,6 +49,11 @@ class Report:
         out.update({s.key: s.to_json() for s in self.sections})
         return out
 
+    def json_text(self) -> str:
+        """report.json's text: strict JSON (a non-finite number, e.g. an infinite perplexity, is null)."""
+        plain = json.loads(json.dumps(self.to_json(), default=_jsonable))
+        return json.dumps(_finite(plain), indent=1, allow_nan=False)
+
     def html(self) -> str:
         from .html import render
 
@@ -81,7 +87,7 @@ def write_report(report: Report, out_dir: str | os.PathLike) -> tuple[Path, Path
     out.mkdir(parents=True, exist_ok=True)
     html_path, json_path = out / "report.html", out / "report.json"
     _atomic(html_path, report.html())
-    _atomic(json_path, json.dumps(report.to_json(), indent=1, default=_jsonable, allow_nan=True))
+    _atomic(json_path, report.json_text())
     return html_path, json_path
 
 
@@ -95,6 +101,16 @@ def _atomic(path: Path, text: str) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _finite(o):
+    if isinstance(o, float) and not math.isfinite(o):
+        return None
+    if isinstance(o, dict):
+        return {k: _finite(v) for k, v in o.items()}
+    if isinstance(o, list):
+        return [_finite(v) for v in o]
+    return o
 
 
 def _jsonable(o):
