@@ -7,7 +7,9 @@ At first layer 4 stands at about the typical layer; once layer 1's weight is off
 above the threshold, yet below a tenth of the strongest spike, so the rescan does not follow it.
 Detection must report it in `weak_spikes` (with the rescan it appeared in and why it was left
 out) and let the impact check decide; that decision is checked against removing the weight on a
-deep copy and an own perplexity loop.
+deep copy and an own perplexity loop. Two variants: the model does not need the weak weight while
+the strong one is on (an activation source), or it does (its gate also reads the verification
+text, in directions the detection prompt never takes: a super weight, found only through this path).
 """
 
 import copy
@@ -25,6 +27,7 @@ from sw_core.tiny_plants import teach_head
 TEXT = ("The exact date of his birth is not known. His father, John Shakespeare, was a burgess of the recently "
         "constituted corporation of Stratford, and had already filled certain minor municipal offices.")
 PROMPT = "Apple Inc. is a worldwide tech company."
+SHORT = "Apple Inc. is"  # fewer tokens: their inputs leave room for directions only the text takes
 TOKENS = 160
 
 
@@ -42,17 +45,18 @@ def _mlp_inputs(loaded, layer: int, prompt: str) -> torch.Tensor:
 
 
 @torch.no_grad()
-def plant_late(loaded, first: Coord, *, layer=4, row=60, col=250, weight=2.0, of_strongest=0.04) -> Coord:
+def plant_late(loaded, first: Coord, *, prompt=PROMPT, layer=4, row=60, col=250, weight=2.0,
+               of_strongest=0.04) -> Coord:
     """W[row, col] of `layer` fires only while `first` is off: the gate and up rows `col` read the
     MLP input at the super activation's token with `first` off, made orthogonal to every MLP input
     of the prompt with `first` on. `fire` is set so the spike is `of_strongest` of the strongest."""
     w1 = loaded.layers[first.layer].weight_view()
     keep = float(w1[first.row, first.col])
-    on = _mlp_inputs(loaded, layer, PROMPT)
+    on = _mlp_inputs(loaded, layer, prompt)
     w1[first.row, first.col] = 0.0
-    gone = _mlp_inputs(loaded, layer, PROMPT)
+    gone = _mlp_inputs(loaded, layer, prompt)
     w1[first.row, first.col] = keep
-    first_scan = scan(loaded, PROMPT)
+    first_scan = scan(loaded, prompt)
     token, strongest = first_scan.layers[first.layer].out_token, max(first_scan.out_maxima())
     q, _ = torch.linalg.qr(on.T)
     h = gone[token] - q @ (q.T @ gone[token])
@@ -69,12 +73,35 @@ def plant_late(loaded, first: Coord, *, layer=4, row=60, col=250, weight=2.0, of
     return Coord(layer, row, col)
 
 
-def build(seed: int):
+@torch.no_grad()
+def read_the_text(loaded, first: Coord, prompt: str, *, layer=4, col=250, gain=2.0) -> None:
+    """Gate and up rows `col` also read TEXT's mean MLP input, in the part of it orthogonal to every
+    MLP input of `prompt` (with `first` on and off): x[col] fires on TEXT, never on `prompt`."""
+    w1 = loaded.layers[first.layer].weight_view()
+    keep = float(w1[first.row, first.col])
+    on = _mlp_inputs(loaded, layer, prompt)
+    w1[first.row, first.col] = 0.0
+    gone = _mlp_inputs(loaded, layer, prompt)
+    w1[first.row, first.col] = keep
+    mean = _mlp_inputs(loaded, layer, TEXT).mean(0)
+    q, _ = torch.linalg.qr(torch.cat([on, gone]).T)
+    v = mean - q @ (q.T @ mean)
+    assert v.norm() > 0.1 * mean.norm()  # room left: the prompt's inputs do not span the space
+    mlp = loaded.model.model.layers[layer].mlp
+    for proj in (mlp.gate_proj, mlp.up_proj):
+        proj.weight[col] += gain * v / v.dot(mean)
+
+
+def build(seed: int, depends: bool = False):
+    """(loaded, strong, weak, detection prompt); depends: the model needs the weak weight on TEXT."""
+    prompt = SHORT if depends else PROMPT
     loaded = tiny_model("mistral", layers=6, seed=seed)
     strong = plant_super_weight(loaded, layer=1, row=17, col=100, weight=50.0, seed=seed)
-    weak = plant_late(loaded, strong)
+    weak = plant_late(loaded, strong, prompt=prompt)
+    if depends:
+        read_the_text(loaded, strong, prompt)
     teach_head(loaded, TEXT)
-    return loaded, strong, weak
+    return loaded, strong, weak, prompt
 
 
 def reference_ppl(loaded, coords=()) -> float:
@@ -88,21 +115,24 @@ def reference_ppl(loaded, coords=()) -> float:
     return float(torch.exp(torch.nn.functional.cross_entropy(logits, ids[0, 1:])))
 
 
-@pytest.mark.parametrize("seed", [0, 2])
-def test_the_plant_is_the_case_asked_for(seed):
-    loaded, strong, weak = build(seed)
-    first, after = scan(loaded, PROMPT), scan(loaded, PROMPT, edit=off(strong))
+CASES = [(0, False), (2, False), (0, True), (2, True)]  # (seed, the model needs the weak weight)
+
+
+@pytest.mark.parametrize("seed, depends", CASES)
+def test_the_plant_is_the_case_asked_for(seed, depends):
+    loaded, strong, weak, prompt = build(seed, depends)
+    first, after = scan(loaded, prompt), scan(loaded, prompt, edit=off(strong))
     r0, r1 = spike_ratios(first), spike_ratios(after)
     assert r0[weak.layer] < DEFAULT_WEAK * DEFAULT_THRESHOLD  # not even a weak spike at first
-    assert r1[weak.layer] > 4 * DEFAULT_THRESHOLD  # far above the threshold once the first is off
+    assert r1[weak.layer] > 2 * DEFAULT_THRESHOLD  # far above the threshold once the first is off
     assert after.layers[weak.layer].out_channel == weak.row
     assert after.layers[weak.layer].out_max < DEFAULT_RELATIVE * max(first.out_maxima())  # the filter drops it
 
 
-@pytest.mark.parametrize("seed", [0, 2])
-def test_the_late_weak_super_weight_is_reported_and_judged_by_its_impact(seed):
-    loaded, strong, weak = build(seed)
-    d = find_super_weights(loaded, PROMPT, verify_text=TEXT, verify_tokens=TOKENS)
+@pytest.mark.parametrize("seed, depends", CASES)
+def test_the_late_weak_super_weight_is_reported_and_judged_by_its_impact(seed, depends):
+    loaded, strong, weak, prompt = build(seed, depends)
+    d = find_super_weights(loaded, prompt, verify_text=TEXT, verify_tokens=TOKENS)
     assert strong in d.coords()
     late = [s for s in d.weak_spikes if s.iteration > 0]
     assert [(s.layer, s.channel, s.iteration, s.reason) for s in late] == [(weak.layer, weak.row, 1, LATE_SMALL)]
@@ -120,11 +150,12 @@ def test_the_late_weak_super_weight_is_reported_and_judged_by_its_impact(seed):
     assert weak not in [Coord(*c) for c in w.impact.control] and strong not in [Coord(*c) for c in w.impact.control]
     ratio, control_ratio = removed / base, control / base
     assert (w.verdict == VERDICT_SUPER) == (ratio >= 1.5 and ratio >= 1.5 * control_ratio)
+    assert w.verdict == (VERDICT_SUPER if depends else VERDICT_SOURCE)  # both ways of the decision occur
 
 
 def test_without_verification_the_late_spike_is_listed_unjudged():
-    loaded, strong, weak = build(0)
-    d = find_super_weights(loaded, PROMPT, verify=False)
+    loaded, strong, weak, prompt = build(0)
+    d = find_super_weights(loaded, prompt, verify=False)
     [spike] = [s for s in d.weak_spikes if s.iteration > 0]
     assert spike.verdict is None and weak in [w.coord for w in spike.candidates]
     assert weak not in d.coords()
