@@ -125,3 +125,21 @@ def test_report_json_is_strict_json(tiny_report):
     text = (out / "report.json").read_text()
     assert "Infinity" not in text and "NaN" not in text
     json.loads(text, parse_constant=lambda c: pytest.fail(f"non-standard JSON constant {c}"))
+
+
+def test_without_the_zero_shot_set_the_tables_say_why(monkeypatch):
+    from sw_core.errors import BadInput
+    from sw_core.metrics import zeroshot
+
+    def missing():
+        raise BadInput("The zero-shot set comes from the 'chatterbot-corpus' package, which is not installed.")
+
+    monkeypatch.setattr(zeroshot, "trivia_pairs", missing)  # as on an install without the package
+    loaded, _ = planted()
+    report = build_report(loaded, SMALL, sections=["detection", "table1", "scale_sweep"])
+    table1, sweep = report.sections[1], report.sections[2]
+    assert table1.ran and sweep.ran  # perplexity and stop words still run
+    for s in (table1, sweep):
+        assert any("zero-shot accuracy cannot run" in n and "chatterbot-corpus" in n for n in s.notes)
+    assert all(r["zero_shot_accuracy"] is None for r in table1.data["rows"])
+    assert all(p["zero_shot_accuracy"] is None for p in sweep.data["points"])
