@@ -96,12 +96,27 @@ def test_bad_settings_are_refused_with_a_clear_message():
         ReportSettings(max_tokens=2).check()
 
 
-def test_embedded_report_matches_the_impact_command(embedded, tmp_path):
+SMALL_ARGS = ["--max-tokens", "64", "--window", "64", "--questions", "8", "--sweep-questions", "8",
+              "--stop-prompts", "8", "--scales", "0", "2", "3", "--blocks", "64", "row", "--block-tokens", "64",
+              "--no-validate", "--no-vocabulary"]  # SMALL, as command-line flags
+
+
+def test_the_command_refuses_bad_blocks_before_loading(capsys):
     from sw_core.__main__ import main
 
-    report = build_report(embedded, SMALL)
-    write_report(report, tmp_path / "report")
+    assert main(["report", "--model", "no/such-model", "--blocks", "big"]) == 2
+    assert "--blocks 'big'" in capsys.readouterr().err
+
+
+def test_embedded_report_matches_the_impact_command(tmp_path, capsys):
+    from sw_core.__main__ import main
+
+    assert main(["report", "--model", "embedded", "--device", "cpu", "--out", str(tmp_path / "report"), *SMALL_ARGS]) == 0
+    err = capsys.readouterr().err
+    for i, (title, _) in enumerate(SECTIONS.values()):  # one progress line per section, with its time
+        assert f"[{i + 1}/{len(SECTIONS)}] {title}: done (" in err
     data = json.loads((tmp_path / "report" / "report.json").read_text())
+    assert data["settings"]["max_tokens"] == SMALL.max_tokens and data["settings"]["blocks"] == list(SMALL.blocks)
     assert all(data[k]["ran"] for k in SECTIONS), {k: data[k]["why_not"] for k in SECTIONS}
     coords = [(w["layer"], w["row"], w["col"]) for w in data["detection"]["result"]["super_weights"]]
     assert coords == [(11, 507, 1229), (11, 507, 1487)]
