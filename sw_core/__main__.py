@@ -17,7 +17,6 @@ COMMANDS = {
     "quantize": ("sw_core.cli.quantize", "naive vs super-weight-aware quantization"),
     "explain": ("sw_core.cli.explain", "how a super weight works: pathway, persistence, attention, vocabulary"),
     "screen": ("sw_core.cli.screen", "rank candidate weights by measured perplexity impact"),
-    "bench": ("sw_core.cli.bench", "benchmarks as ratios against baselines in the same run"),
 }
 
 

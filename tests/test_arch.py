@@ -11,7 +11,7 @@ from sw_core.edits import Coord, Edit, off, scaled
 from sw_core.errors import UnsupportedArchitecture
 from sw_core.quant.private import private_copy
 from sw_core.scan import scan
-from sw_core.tiny import HIDDEN, INTER, TINY_TYPES, plant_super_weight, tiny_model
+from sw_core.testing import HIDDEN, INTER, TINY_TYPES, plant_super_weight, tiny_model
 
 
 @pytest.mark.parametrize("model_type", TINY_TYPES)

@@ -10,7 +10,7 @@ from sw_core import edits
 from sw_core.edits import Coord, off
 from sw_core.errors import BadInput
 from sw_core.generate import compare, generate, stream, stream_side_by_side, stream_tokens
-from sw_core.tiny import POSITIONS, plant_super_weight, tiny_model
+from sw_core.testing import POSITIONS, plant_super_weight, tiny_model
 
 SUPER = off(Coord(11, 507, 1229), Coord(11, 507, 1487))
 PROMPT = "The capital of France is"
@@ -158,8 +158,8 @@ def test_chat_mode_uses_the_template(embedded):
 
 
 def test_bench_case_compares_with_plain_transformers_generate():
-    from sw_core.bench.cases_generate import generate_cases
-    from sw_core.bench.context import BenchContext
+    from bench.cases_generate import generate_cases
+    from bench.context import BenchContext
 
     loaded = tiny_model("llama", layers=2, seed=2)
     (result,) = generate_cases(BenchContext(loaded, quick=True, repeats=1))

@@ -15,7 +15,7 @@ from sw_core.edits import Coord, Edit, applied, off
 from sw_core.errors import BadInput
 from sw_core.mechanism import explain
 from sw_core.mechanism.vocabulary import token_class
-from sw_core.tiny import TINY_TYPES, plant_super_weight, tiny_model
+from sw_core.testing import TINY_TYPES, plant_super_weight, tiny_model
 
 SW1, SW2 = Coord(11, 507, 1229), Coord(11, 507, 1487)
 PROMPT = "Apple Inc. is a worldwide tech company."

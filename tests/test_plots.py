@@ -6,7 +6,7 @@ import pytest
 
 from sw_core import plots
 from sw_core.scan import scan
-from sw_core.tiny import tiny_model
+from sw_core.testing import tiny_model
 
 PROMPT = "Summer is hot. Winter is"
 

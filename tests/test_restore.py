@@ -7,7 +7,7 @@ from sw_core import edits
 from sw_core.edits import ActivationPin, Coord, Edit
 from sw_core.generate import stream_tokens
 from sw_core.restore import pins, pins_for_coords
-from sw_core.tiny import tiny_model
+from sw_core.testing import tiny_model
 
 SW1, SW2 = Coord(11, 507, 1229), Coord(11, 507, 1487)
 PROMPT = "The capital of France is"

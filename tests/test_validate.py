@@ -5,7 +5,7 @@ import pytest
 from sw_core.edits import Coord
 from sw_core.errors import BadInput
 from sw_core.prompts import builtin_prompts
-from sw_core.tiny import plant_super_weight, tiny_model
+from sw_core.testing import plant_super_weight, tiny_model
 from sw_core.validate import validate
 
 

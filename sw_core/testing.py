@@ -1,13 +1,24 @@
-"""Tiny random models of every supported architecture, built in-process from config classes.
+"""Test models: tiny random models of every supported architecture, and plants that give them super weights.
 
-For tests and benchmarks: no download, a few layers, a few hundred KB. Their "tokenizer" is a
-byte-level stand-in so `Loaded.encode` works on any text.
+For tests and benchmarks, never for the science: no download, a few layers, a few hundred KB.
+Their "tokenizer" is a byte-level stand-in so `Loaded.encode` works on any text. The plants change
+a tiny model IN PLACE:
+
+- `plant_super_weight` / `plant_expert_super_weight`: a super weight in a dense / expert down projection.
+- `teach_head`: a random tiny model predicts nothing, so removing anything leaves its perplexity
+  where it was (about the vocabulary size). This fits its output head, by least squares, to the
+  next tokens of one text given the model's own features (with its plants in place): the model
+  then *depends* on those features on that text, as a trained model depends on its super
+  activation, and a perplexity check can tell a weight it needs from one it does not.
+- `plant_token_source`: a massive activation that fires on one token id only (Llama-like models):
+  a super-weight-shaped source the model never uses on a text without that token.
 """
 
 from __future__ import annotations
 
 import torch
 
+from .coord import Coord
 from .loading import Loaded, wrap
 
 HIDDEN, INTER, HEADS, VOCAB, POSITIONS = 64, 256, 4, 300, 256
@@ -118,7 +129,6 @@ def plant_super_weight(loaded: Loaded, layer: int | None = None, row: int | None
     magnitude above every other output, a massive activation in residual channel `row`. Unset
     coordinates are drawn at random (seeded) in the first half of the layers. Returns the Coord.
     """
-    from .coord import Coord
     from .weights import weight_view_of
 
     g = torch.Generator().manual_seed(seed)
@@ -146,8 +156,6 @@ def plant_expert_super_weight(loaded: Loaded, layer: int, expert: int, row: int,
     there), the gate and up rows `col` of that expert become `fire` * h0 / |h0|^2 (both read
     `fire` at token 0, so x[col] = act(fire) * fire), and W[row, col] = `weight`. Returns the Coord.
     """
-    from .coord import Coord
-
     proj = loaded.layers[layer]
     moe_block = loaded.model.get_submodule(proj.block).mlp
     seen = {}
@@ -166,3 +174,48 @@ def plant_expert_super_weight(loaded: Loaded, layer: int, expert: int, row: int,
         experts.gate_up_proj[expert, inter + col] = fire * unit
         experts.down_proj[expert, row, col] = weight
     return Coord(layer, row, col, expert)
+
+
+@torch.no_grad()
+def teach_head(loaded: Loaded, text: str, *, sharpness: float = 20.0, ridge: float = 1e-3) -> None:
+    """Set the output head so the model predicts `text`'s next tokens from its last hidden states."""
+    model = loaded.model
+    ids = loaded.encode(text)
+    hidden = model(input_ids=ids, output_hidden_states=True, use_cache=False).hidden_states[-1][0].float()  # [T, d]
+    feats, targets = hidden[:-1], ids[0, 1:]
+    head = model.get_output_embeddings()
+    onehot = torch.zeros(feats.shape[0], head.weight.shape[0])
+    onehot[torch.arange(feats.shape[0]), targets] = 1.0
+    gram = feats.T @ feats + ridge * feats.pow(2).sum() / feats.shape[0] * torch.eye(feats.shape[1])
+    w = torch.linalg.solve(gram, feats.T @ (onehot - onehot.mean(0)))  # [d, V]
+    w = w * sharpness / (feats @ w).abs().max().clamp_min(1e-12)  # logits up to +-sharpness on `text`
+    head.weight.copy_(w.T.to(head.weight.dtype))
+    if getattr(head, "bias", None) is not None:
+        head.bias.zero_()
+
+
+@torch.no_grad()
+def plant_token_source(loaded: Loaded, token_id: int, *, layer: int = 0, row: int = 7, col: int = 11,
+                       dim: int = 0, weight: float = 50.0, gain: float = 30.0) -> Coord:
+    """A massive activation y[row] at every occurrence of `token_id`, and nowhere else (Llama-like).
+
+    Embedding dimension `dim` is zero for every token but `token_id`, and layer 0's attention does
+    not write it, so after the norm it is exactly 0 elsewhere; input channel `col` of `layer`'s
+    MLP reads only that dimension (gate and up), so x[col] = 0 elsewhere and W[row, col] =
+    `weight` turns it into a spike of y[row] on that token alone. Returns the Coord.
+    """
+    model = loaded.model
+    emb = model.get_input_embeddings().weight
+    emb[:, dim] = 0.0
+    emb[token_id, dim] = emb[token_id].abs().max() * 8
+    for i in range(layer + 1):  # no attention or MLP up to `layer` writes the dimension
+        block = loaded.layers[i].name.rsplit(".", 2)[0]  # "model.layers.<i>"
+        model.get_submodule(block + ".self_attn.o_proj").weight[dim] = 0.0
+        loaded.layers[i].weight_view()[dim] = 0.0
+    mlp = model.get_submodule(loaded.layers[layer].name.rsplit(".", 1)[0])
+    for name in ("gate_proj", "up_proj"):
+        w = getattr(mlp, name).weight
+        w[col] = 0.0
+        w[col, dim] = gain
+    loaded.layers[layer].weight_view()[row, col] = weight
+    return Coord(layer, row, col)
