@@ -223,6 +223,7 @@ ARCHITECTURES: dict[str, ArchAdapter] = {
     "mistral": _llama_like(_tiny("MistralConfig")),
     "qwen2": _llama_like(_tiny("Qwen2Config")),
     "qwen3": _llama_like(_tiny("Qwen3Config", **_HEAD_DIM)),
+    "stablelm": _llama_like(_tiny("StableLmConfig")),
     "phi3": ArchAdapter(("model",), Mlp(up="mlp.gate_up_proj", act="mlp.activation_fn", down="mlp.down_proj", fused=True),
                         _LLAMA_SUBLAYERS, "norm", _tiny("Phi3Config")),
     "olmo": _llama_like(_tiny("OlmoConfig")),
