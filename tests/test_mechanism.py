@@ -121,7 +121,7 @@ def test_writers_sum_to_the_residual(embedded):
 def test_vocabulary_classes_match_a_plain_loop(embedded):
     from sw_core.metrics.prompts import next_word_prompts
     from sw_core.mechanism.vocabulary import CLASSES, vocabulary
-    from sw_core.prompts import builtin_prompts
+    from sw_core.builtin_prompts import builtin_prompts
 
     prompts, sentences = builtin_prompts()[:3], next_word_prompts(4)
     v = vocabulary(embedded, 507, 1, [SW1], prompts=prompts, sentences=sentences)
@@ -197,7 +197,7 @@ def test_cli_explain_json(tmp_path, capsys):
 def test_figures_build_from_a_tiny_explanation():
     from sw_core import plots_mechanism as pm
     from sw_core.metrics.prompts import next_word_prompts
-    from sw_core.prompts import builtin_prompts
+    from sw_core.builtin_prompts import builtin_prompts
 
     loaded = tiny_model("llama", layers=3)
     coord = plant_super_weight(loaded, layer=1, seed=1)

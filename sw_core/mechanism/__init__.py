@@ -19,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
+from ..builtin_prompts import PAPER_PROMPT
 from ..edits import Coord, Edit, off, validate
 from ..errors import BadInput, UnsupportedArchitecture
 from ..scan import token_strings
@@ -28,7 +29,7 @@ from .persistence import Persistence, persistence
 from .recording import record_pass
 from .vocabulary import Vocabulary, vocabulary
 
-DEFAULT_PROMPT = "Apple Inc. is a worldwide tech company."  # the paper's detection prompt
+DEFAULT_PROMPT = PAPER_PROMPT
 
 __all__ = ["Mechanism", "explain", "Pathway", "Persistence", "AttentionSink", "Vocabulary"]
 

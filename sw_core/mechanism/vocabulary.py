@@ -27,7 +27,7 @@ from ..edits import Edit, applied, off
 from ..metrics._forward import next_token_log_probs
 from ..metrics.prompts import next_word_prompts
 from ..metrics.stopwords import STOP_WORDS
-from ..prompts import builtin_prompts
+from ..builtin_prompts import builtin_prompts
 from .layout import apply_vec, final_norm_and_head
 
 DEFAULT_SENTENCES = 64  # next-word sentences, as the stop-word metric's default
