@@ -53,6 +53,15 @@ def test_edited_greedy_matches_a_direct_weight_edit_on_a_copy():
     assert list(stream_tokens(planted, "abc", edit=off(coord), max_new_tokens=10, stop_at_eos=False)) == expected
 
 
+def test_no_edit_generates_the_unedited_model_inside_a_callers_edit():
+    planted = tiny_model("llama", layers=2, seed=4)
+    coord = plant_super_weight(planted, layer=0, seed=4)
+    unedited = _greedy_without_cache(planted, "abc", 10)
+    with edits.applied(planted, off(coord)):  # the caller's edit does not reach the worker
+        assert _greedy_without_cache(planted, "abc", 10) != unedited  # ...though it is active here
+        assert list(stream_tokens(planted, "abc", edit=None, max_new_tokens=10, stop_at_eos=False)) == unedited
+
+
 def test_bad_arguments_say_the_allowed_range(tiny):
     room = POSITIONS - len(tiny.encode("hi")[0])  # the context window left after the prompt
     for n in (0, -1, room + 1, 10**9):
