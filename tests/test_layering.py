@@ -27,7 +27,7 @@ LIBRARY_LAYERS = [
     {"sw_core.metrics", "sw_core.restore", "sw_core.verify", "sw_core.detect", "sw_core.generate",
      "sw_core.catalog", "sw_core.screening", "sw_core.stability", "sw_core.quant", "sw_core.mechanism"},
     # data in, figure out
-    {"sw_core.figures", "sw_core.plots", "sw_core.plots_mechanism"},
+    {"sw_core.figures"},
     # the command line, and the tests' tiny models (imported by no library module: see below)
     {"sw_core.cli", "sw_core.__main__", "sw_core.testing"},
 ]

@@ -195,7 +195,7 @@ def test_cli_explain_json(tmp_path, capsys):
 
 
 def test_figures_build_from_a_tiny_explanation():
-    from sw_core import plots_mechanism as pm
+    from sw_core import figures as pm
     from sw_core.metrics.prompts import next_word_prompts
     from sw_core.builtin_prompts import builtin_prompts
 

@@ -1,4 +1,4 @@
-"""How a super weight works, on one prompt: data only (figures: `sw_core.plots_mechanism`).
+"""How a super weight works, on one prompt: data only (figures: `sw_core.figures.mechanism`).
 
 `explain(loaded)` returns a `Mechanism` with four parts, each a plain dataclass:
 - pathway: the super weight's input channel at the super-activation token, split into its MLP
