@@ -6,7 +6,9 @@ says where the decoder stack is (embeddings + decoder blocks + final norm, witho
 where the blocks are in it, what the MLP of a block is made of (first projection(s), activation,
 down projection; the experts and router of a Mixture-of-Experts layer), where its attention and
 norms are, and how to build a tiny random model of it for the tests (`sw_core.testing`).
-Module paths inside a model are resolved here, from these records, and nowhere else.
+Which attribute holds what is written here only: other modules get modules from the adapter's
+methods (`blocks`, `mlp_parts`, `attention_of`, `norm_of`, `moe_block`, `router_of`, ...), or the
+qualified names it builds, never a name they cut up to find a neighbour.
 
 Supporting a new architecture is one record in `ARCHITECTURES` (dense) or `MOE_ARCHITECTURES`.
 
