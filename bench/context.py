@@ -11,9 +11,9 @@ from sw_core.edits import Coord
 
 def bench_text(max_chars: int = 8000) -> str:
     """Real English prose shipped offline (`sw_core.texts`, 1911 Britannica)."""
-    from sw_core.texts import text
+    from sw_core.texts import PROSE, text
 
-    return text("britannica", max_chars=max_chars)
+    return text(PROSE, max_chars=max_chars)
 
 
 @dataclass

@@ -11,6 +11,7 @@ import time
 
 from ..errors import BadInput
 from ..quant.settings import GRANULARITIES, table_rows, table_settings
+from ..texts import PROSE
 from .common import add_model_args, load_from_args, progress, table, write_json
 
 
@@ -25,7 +26,7 @@ def add_arguments(p) -> None:
     p.add_argument("--threshold", type=float, default=6.0, help="LLM.int8 outlier threshold (default 6.0)")
     p.add_argument("--modes", nargs="+", default=None, metavar="MODE",
                    help=f"rows to run, from: {' '.join(table_rows(every=True))} (default: {' '.join(table_rows())})")
-    p.add_argument("--texts", nargs="+", default=["britannica"], metavar="NAME",
+    p.add_argument("--texts", nargs="+", default=[PROSE], metavar="NAME",
                    help="shipped text names (shakespeare, britannica) or .txt paths")
     p.add_argument("--max-tokens", type=int, default=512, help="tokens of each text to score (default 512)")
     p.add_argument("--zero-shot", action="store_true", help="also zero-shot trivia accuracy (slower)")
