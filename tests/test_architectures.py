@@ -7,6 +7,7 @@ for the next-token loss.
 
 import copy
 import dataclasses
+import functools
 import math
 
 import pytest
@@ -33,9 +34,11 @@ def _pending(feature: str, model_type: str):
         pytest.xfail(f"{feature} on Mixture-of-Experts layers: not yet in the hook core")
 
 
-def planted(model_type: str, layers: int = 3):
-    """(tiny model, its planted super weight at layer 1: a dense one, or expert 2's)."""
-    loaded = tiny_model(model_type, layers=layers)
+@functools.lru_cache(maxsize=None)
+def planted(model_type: str):
+    """(tiny model, its planted super weight at layer 1: a dense one, or expert 2's), built once per
+    architecture: no feature writes the shared weights (the digests below check it)."""
+    loaded = tiny_model(model_type, layers=3)
     if model_type in MOE_ARCHITECTURES:
         return loaded, plant_expert_super_weight(loaded, layer=1, expert=2, row=9, col=33)
     return loaded, plant_super_weight(loaded, layer=1, row=9, col=33)
