@@ -91,6 +91,7 @@ def test_dockerignore_keeps_local_state_out():
     ignored = {line.strip() for line in (ROOT / ".dockerignore").read_text().splitlines()}
     assert {".venv", ".git", "**/__pycache__", ".pytest_cache", "tests/artifacts"} <= ignored
     assert "app.py" not in ignored and "sw_core" not in ignored and "assets" not in ignored
+    assert "bench" in ignored  # tooling stays out of the product
 
 
 def test_streamlit_config_keeps_xsrf_on_for_a_public_server():
