@@ -29,9 +29,11 @@ TEXT = "Summer is hot. Winter is cold. The super weight keeps the model talking.
 MOE_PENDING = {"screening"}
 
 
-def _pending(feature: str, model_type: str):
+def _pending(request, feature: str, model_type: str):
+    """Expected to fail until the feature lands; strict, so a pass then fails and says to remove it."""
     if model_type in MOE_ARCHITECTURES and feature in MOE_PENDING:
-        pytest.xfail(f"{feature} on Mixture-of-Experts layers: not yet in the hook core")
+        request.applymarker(pytest.mark.xfail(strict=True, reason=f"{feature} on Mixture-of-Experts layers: "
+                                              "not yet in the hook core (remove it from MOE_PENDING)"))
 
 
 @functools.lru_cache(maxsize=None)
@@ -179,10 +181,10 @@ def test_mechanism_explains_dense_weights_and_refuses_expert_weights_clearly(mod
 
 
 @pytest.mark.parametrize("model_type", ALL)
-def test_screening_measures_the_zeroed_copys_perplexity(model_type):
+def test_screening_measures_the_zeroed_copys_perplexity(model_type, request):
     from sw_core.screening import Candidate, screen
 
-    _pending("screening", model_type)
+    _pending(request, "screening", model_type)
     loaded, sw = planted(model_type)
     other = dataclasses.replace(sw, row=sw.row + 1)
     result = screen(loaded, [Candidate(sw, "planted"), Candidate(other, "neighbour")], text=TEXT, max_tokens=16)
