@@ -31,7 +31,7 @@ test: setup browser
 	$(PY) -m pytest -q -n 2 --dist loadfile tests
 
 bench: setup
-	$(PY) -m explorer.bench --out bench
+	$(PY) -m bench --out bench
 
 # docs/gpu.md: on CUDA, the 7B-shaped and embedded-model check -> bench/gpu.json; elsewhere a tiny CPU run.
 # A machine without this venv uses its own python3; extra options: make gpu-check GPU_CHECK="--embedded --gguf F".
@@ -40,7 +40,7 @@ gpu-check:
 
 # Every measured table in README.md and docs/*.md, re-measured on the embedded model (docs/numbers/*.json).
 numbers: setup
-	$(PY) -m explorer.numbers --measure
+	$(PY) -m bench.numbers --measure
 	$(PY) -m sw_core report --model embedded --device cpu --out docs/report
 
 # Ours against TransformerLens and nnsight (bench/peers/), in its own environment so the app's stays lean.

@@ -3,7 +3,7 @@
 import pandas as pd
 import streamlit as st
 
-from sw_core import plots
+from sw_core import figures as plots
 from explorer import computed, downloads, limits, session, urlstate
 
 DEFAULT_PROMPT = "Summer is hot. Winter is cold. The super weight holds this model together."

@@ -3,7 +3,7 @@
 import streamlit as st
 
 from explorer import downloads, limits, mechanism_cache, session, urlstate
-from sw_core import plots_mechanism as figs
+from sw_core import figures as figs
 
 DEFAULT_PROMPT = "Apple Inc. is a worldwide tech company."
 

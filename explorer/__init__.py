@@ -8,8 +8,6 @@
 - edit_controls.py, quant_controls.py, generation.py, figures.py, quant_figure.py, downloads.py:
   widgets and figures the screens share
 - limits.py + public.py: input caps and public mode (a shared server)
-- bench.py + bench_app.py: `python -m explorer.bench` (the library's bench plus the app's cases)
-- numbers*.py + memory_check.py: `make numbers`, the measured tables in README.md and docs/
 
 Screens (`app_pages/`) only arrange widgets; they import from here, never the reverse.
 """

@@ -1,4 +1,4 @@
-"""Figures the screens share that need cached numbers (the plotting itself is in sw_core.plots)."""
+"""Figures the screens share that need cached numbers (the plotting itself is in sw_core.figures)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ def shown(token: str) -> str:
 def stopword_figure(loaded, edit, *, title: str = "Next-token probability of stop words", font_size: int = 14,
                     edited_name: str = "edited"):
     """The stop-word bar chart (original vs edited, ratio on top) and the shift it shows."""
-    from sw_core import plots
+    from sw_core import figures as plots
     from sw_core.metrics import stopword_shift
 
     shift = stopword_shift(stopwords(loaded, None), stopwords(loaded, edit))
@@ -27,7 +27,7 @@ def stopword_figure(loaded, edit, *, title: str = "Next-token probability of sto
 
 def next_word_figure(loaded, edit, prompt: str, *, font_size: int = 14, edited_name: str = "edited"):
     """Bars of the likeliest next words after `prompt`, original vs edited, and the numbers behind them."""
-    from sw_core import plots
+    from sw_core import figures as plots
 
     nw = next_words(loaded, edit, prompt)
     fig = plots.probability_bars([shown(w) for w in nw.words], nw.original, nw.edited,

@@ -23,7 +23,7 @@ def vocabulary(loaded, channel: int, sign: int, main: tuple):
     """The channel through the unembedding and the measured class shift with the main super weight off."""
     from sw_core.mechanism.vocabulary import vocabulary as measure
     from sw_core.metrics import next_word_prompts
-    from sw_core.prompts import builtin_prompts
+    from sw_core.builtin_prompts import builtin_prompts
 
     with queued("vocabulary"):
         return measure(loaded, channel, sign, [main], sentences=next_word_prompts(VOCABULARY_SENTENCES),

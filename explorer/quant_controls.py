@@ -5,12 +5,12 @@ from __future__ import annotations
 import streamlit as st
 
 from sw_core.errors import BadInput
+from sw_core.quant.settings import MODES
 
 from . import urlcodec
 from .urlstate import state_from_url, state_to_url
 
-QUANT_MODES = {"fp": "full precision", "rtn": "RTN (weight-only)", "w8a8": "W8A8 (simulated)",
-               "bnb-int8": "bitsandbytes LLM.int8", "bnb-nf4": "bitsandbytes NF4", "bnb-fp4": "bitsandbytes FP4"}
+QUANT_MODES = {name: mode.title for name, mode in MODES.items()}  # the library's registry
 # Every one runs on every width: a row's last block is shorter where the block does not divide it.
 BLOCKS = ["32", "64", "128", "256", "512", "row", "tensor"]
 GRANULARITY = {"tensor": "one scale per tensor", "token": "one scale per token"}

@@ -18,7 +18,6 @@ COMMANDS = {
     "explain": ("sw_core.cli.explain", "how a super weight works: pathway, persistence, attention, vocabulary"),
     "screen": ("sw_core.cli.screen", "rank candidate weights by measured perplexity impact"),
     "report": ("sw_core.cli.report", "the paper's analysis of one model: report.html + report.json"),
-    "bench": ("sw_core.cli.bench", "benchmarks as ratios against baselines in the same run"),
 }
 
 

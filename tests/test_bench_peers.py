@@ -140,7 +140,7 @@ def test_scaling_docs_list_every_job_and_keep_the_7b_row_pending():
 
 def test_scaling_study_on_a_tiny_model_gives_each_job_at_each_length():
     from bench.peers import scaling
-    from sw_core.tiny import tiny_model
+    from sw_core.testing import tiny_model
 
     rows = scaling.study(tiny_model("llama", layers=2), [16, 64], 1, "tiny")
     assert [(r["tokens"], r["job"]) for r in rows] == [(n, j) for n in (16, 64) for j in scaling.JOBS]

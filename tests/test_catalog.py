@@ -7,7 +7,7 @@ from sw_core.__main__ import main
 from sw_core.catalog import CATALOG_PATH, all_entries, entries_for, family_key, verify
 from sw_core.detect import Detection
 from sw_core.edits import Coord
-from sw_core.tiny import tiny_model
+from sw_core.testing import tiny_model
 
 
 

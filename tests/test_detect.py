@@ -9,7 +9,7 @@ from sw_core.__main__ import main
 from sw_core.detect import find_super_weights
 from sw_core.edits import ActivationPin, Coord
 from sw_core.errors import BadInput
-from sw_core.tiny import plant_super_weight, tiny_model
+from sw_core.testing import plant_super_weight, tiny_model
 
 
 

@@ -13,8 +13,8 @@ import torch
 from sw_core.detect import VERDICT_SOURCE, VERDICT_SUPER, find_super_weights, spike_ratios
 from sw_core.edits import off
 from sw_core.scan import scan
-from sw_core.tiny import plant_super_weight, tiny_model
-from sw_core.tiny_plants import plant_token_source, teach_head
+from sw_core.testing import plant_super_weight, tiny_model
+from sw_core.testing import plant_token_source, teach_head
 
 TEXT = ("The exact date of his birth is not known. His father, John Shakespeare, was a burgess of the recently "
         "constituted corporation of Stratford, and had already filled certain minor municipal offices.")

@@ -8,7 +8,7 @@ import torch
 
 from sw_core.edits import INHERIT, ActivationPin, Coord, Edit, applied, current_edit, off, scaled
 from sw_core.errors import BadInput
-from sw_core.tiny import tiny_model
+from sw_core.testing import tiny_model
 
 SW1, SW2 = Coord(11, 507, 1229), Coord(11, 507, 1487)
 PROMPT = "Summer is hot. Winter is"

@@ -10,7 +10,7 @@ from sw_core import edits
 from sw_core.edits import Coord, off
 from sw_core.errors import BadInput
 from sw_core.generate import compare, generate, stream, stream_side_by_side, stream_tokens
-from sw_core.tiny import POSITIONS, plant_super_weight, tiny_model
+from sw_core.testing import POSITIONS, plant_super_weight, tiny_model
 
 SUPER = off(Coord(11, 507, 1229), Coord(11, 507, 1487))
 PROMPT = "The capital of France is"
@@ -51,6 +51,15 @@ def test_edited_greedy_matches_a_direct_weight_edit_on_a_copy():
     expected = _greedy_without_cache(planted, "abc", 10, model=edited)
     assert expected != _greedy_without_cache(planted, "abc", 10)  # the edit changes the text
     assert list(stream_tokens(planted, "abc", edit=off(coord), max_new_tokens=10, stop_at_eos=False)) == expected
+
+
+def test_no_edit_generates_the_unedited_model_inside_a_callers_edit():
+    planted = tiny_model("llama", layers=2, seed=4)
+    coord = plant_super_weight(planted, layer=0, seed=4)
+    unedited = _greedy_without_cache(planted, "abc", 10)
+    with edits.applied(planted, off(coord)):  # the caller's edit does not reach the worker
+        assert _greedy_without_cache(planted, "abc", 10) != unedited  # ...though it is active here
+        assert list(stream_tokens(planted, "abc", edit=None, max_new_tokens=10, stop_at_eos=False)) == unedited
 
 
 def test_bad_arguments_say_the_allowed_range(tiny):
@@ -158,8 +167,8 @@ def test_chat_mode_uses_the_template(embedded):
 
 
 def test_bench_case_compares_with_plain_transformers_generate():
-    from sw_core.bench.cases_generate import generate_cases
-    from sw_core.bench.context import BenchContext
+    from bench.cases_generate import generate_cases
+    from bench.context import BenchContext
 
     loaded = tiny_model("llama", layers=2, seed=2)
     (result,) = generate_cases(BenchContext(loaded, quick=True, repeats=1))

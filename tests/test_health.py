@@ -48,10 +48,18 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_start_command_is_streamlit_on_port_7860():
-    assert dockerfile_cmd() == ["streamlit", "run", "app.py", "--server.address", "0.0.0.0",
-                                "--server.port", "7860", "--server.headless", "true"]
-    assert instructions("EXPOSE") == ["7860"]
+def test_the_served_port_is_the_spaces_exposed_and_health_checked_one():
+    """One port everywhere: the Space's `app_port` (README front matter), the CMD's --server.port,
+    EXPOSE and the HEALTHCHECK URL; the CMD listens on every interface of the container."""
+    cmd = dockerfile_cmd()
+    port = cmd[cmd.index("--server.port") + 1]
+    front = (ROOT / "README.md").read_text().split("---")[1]
+    assert re.search(r"^app_port:\s*(\d+)$", front, re.M).group(1) == port
+    assert instructions("EXPOSE") == [port]
+    (hc,) = instructions("HEALTHCHECK")
+    assert f"http://127.0.0.1:{port}/_stcore/health" in hc
+    assert cmd[cmd.index("--server.address") + 1] == "0.0.0.0"  # reachable from outside the container
+    assert (ROOT / cmd[cmd.index("run") + 1]).is_file()  # the script it serves exists (the server fixture runs it)
 
 
 def test_base_torch_and_embedded_model_match_the_project_pins():
@@ -83,6 +91,7 @@ def test_dockerignore_keeps_local_state_out():
     ignored = {line.strip() for line in (ROOT / ".dockerignore").read_text().splitlines()}
     assert {".venv", ".git", "**/__pycache__", ".pytest_cache", "tests/artifacts"} <= ignored
     assert "app.py" not in ignored and "sw_core" not in ignored and "assets" not in ignored
+    assert "bench" in ignored  # tooling stays out of the product
 
 
 def test_streamlit_config_keeps_xsrf_on_for_a_public_server():

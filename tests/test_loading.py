@@ -135,7 +135,7 @@ def test_pickled_weights_need_opt_in(tmp_path):
 
 def test_local_folder_round_trip(embedded, tmp_path):
     """A saved local folder loads back with the same weights and the same adapter."""
-    from sw_core.tiny import tiny_model
+    from sw_core.testing import tiny_model
 
     tiny = tiny_model("gpt2", layers=2)
     tiny.model.save_pretrained(tmp_path)

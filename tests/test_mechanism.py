@@ -15,7 +15,7 @@ from sw_core.edits import Coord, Edit, applied, off
 from sw_core.errors import BadInput
 from sw_core.mechanism import explain
 from sw_core.mechanism.vocabulary import token_class
-from sw_core.tiny import TINY_TYPES, plant_super_weight, tiny_model
+from sw_core.testing import TINY_TYPES, plant_super_weight, tiny_model
 
 SW1, SW2 = Coord(11, 507, 1229), Coord(11, 507, 1487)
 PROMPT = "Apple Inc. is a worldwide tech company."
@@ -121,7 +121,7 @@ def test_writers_sum_to_the_residual(embedded):
 def test_vocabulary_classes_match_a_plain_loop(embedded):
     from sw_core.metrics.prompts import next_word_prompts
     from sw_core.mechanism.vocabulary import CLASSES, vocabulary
-    from sw_core.prompts import builtin_prompts
+    from sw_core.builtin_prompts import builtin_prompts
 
     prompts, sentences = builtin_prompts()[:3], next_word_prompts(4)
     v = vocabulary(embedded, 507, 1, [SW1], prompts=prompts, sentences=sentences)
@@ -195,9 +195,9 @@ def test_cli_explain_json(tmp_path, capsys):
 
 
 def test_figures_build_from_a_tiny_explanation():
-    from sw_core import plots_mechanism as pm
+    from sw_core import figures as pm
     from sw_core.metrics.prompts import next_word_prompts
-    from sw_core.prompts import builtin_prompts
+    from sw_core.builtin_prompts import builtin_prompts
 
     loaded = tiny_model("llama", layers=3)
     coord = plant_super_weight(loaded, layer=1, seed=1)

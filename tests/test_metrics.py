@@ -13,7 +13,7 @@ from sw_core.metrics import (compare_next_tokens, control_edit, largest_other_we
                              stopword_effect, token_nll, top_next_tokens, trivia_pairs, trivia_questions,
                              zero_shot_accuracy)
 from sw_core.metrics.impact import restore_pins
-from sw_core.tiny import tiny_model
+from sw_core.testing import tiny_model
 
 SW1, SW2 = Coord(11, 507, 1229), Coord(11, 507, 1487)
 TOKENS = 160  # per shipped text: one window, one forward pass per condition

@@ -12,7 +12,7 @@ from sw_core.detect import find_super_weights
 from sw_core.edits import Coord, Edit, applied, off, scaled
 from sw_core.errors import BadInput
 from sw_core.scan import scan
-from sw_core.tiny import EXPERTS, TINY_MOE_TYPES, plant_expert_super_weight, tiny_model
+from sw_core.testing import EXPERTS, TINY_MOE_TYPES, plant_expert_super_weight, tiny_model
 
 PROMPT = "Apple Inc. is a worldwide tech company."
 
@@ -38,7 +38,7 @@ def test_a_planted_expert_super_weight_is_found_exactly(model_type):
 
 def test_a_model_with_dense_and_expert_layers_reports_both_kinds():
     """DeepSeek-V3: layer 0 has a dense MLP, the others experts (and a shared expert)."""
-    from sw_core.tiny import plant_super_weight
+    from sw_core.testing import plant_super_weight
 
     loaded = tiny_model("deepseek_v3", layers=6)  # two spikes: the median layer must stay quiet
     assert [p.num_experts for p in loaded.layers] == [0] + [EXPERTS] * 5

@@ -5,11 +5,11 @@ import json
 
 import pytest
 
-from explorer import numbers, numbers_render as render
+from bench import numbers, numbers_render as render
 
 
 def test_every_document_block_matches_the_stored_measurements():
-    assert numbers.check() == [], "run `make numbers` (or `python -m explorer.numbers`) and commit the result"
+    assert numbers.check() == [], "run `make numbers` (or `python -m bench.numbers`) and commit the result"
 
 
 def test_the_docs_hold_the_blocks_the_app_numbers_need():

@@ -11,7 +11,7 @@ from explorer import jobs, limits, public
 from sw_core.errors import BadInput
 from sw_core.loading import _looks_local
 from explorer.public import PublicModeRefusal, check_load_request
-from sw_core.tiny import tiny_model
+from sw_core.testing import tiny_model
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
 

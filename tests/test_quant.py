@@ -8,7 +8,7 @@ from sw_core.errors import BadInput
 from sw_core.quant import QuantSetting, quantized, resolved_setting, super_weight_values
 from sw_core.quant import rtn, w8a8
 from sw_core.quant.targets import decoder_linears
-from sw_core.tiny import tiny_model
+from sw_core.testing import tiny_model
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,7 @@ import pytest
 from explorer import quant_cache
 from sw_core.quant import QuantSetting
 from sw_core.quant.targets import decoder_linears
-from sw_core.tiny import tiny_model
+from sw_core.testing import tiny_model
 
 
 @pytest.fixture

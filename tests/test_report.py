@@ -10,8 +10,8 @@ import torch
 
 from sw_core import texts as shipped
 from sw_core.report import SECTIONS, ReportSettings, build_report, write_report
-from sw_core.tiny import plant_super_weight, tiny_model
-from sw_core.tiny_plants import teach_head
+from sw_core.testing import plant_super_weight, tiny_model
+from sw_core.testing import teach_head
 
 KEYS = ["detection", "table1", "scale_sweep", "block_sweep", "mechanism"]  # the keys
 TEXT = ("The exact date of his birth is not known. His father, John Shakespeare, was a burgess of the recently "

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from sw_core.report import SECTIONS, ReportSettings, build_report, write_report
-from sw_core.tiny import plant_super_weight, tiny_model
-from sw_core.tiny_plants import teach_head
+from sw_core.testing import plant_super_weight, tiny_model
+from sw_core.testing import teach_head
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"

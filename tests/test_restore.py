@@ -7,7 +7,7 @@ from sw_core import edits
 from sw_core.edits import ActivationPin, Coord, Edit
 from sw_core.generate import stream_tokens
 from sw_core.restore import pins, pins_for_coords
-from sw_core.tiny import tiny_model
+from sw_core.testing import tiny_model
 
 SW1, SW2 = Coord(11, 507, 1229), Coord(11, 507, 1487)
 PROMPT = "The capital of France is"
@@ -53,9 +53,3 @@ def test_pins_for_coords_find_the_token_and_size_of_the_super_activation(embedde
     (pin,) = pins_for_coords(embedded, [SW1, SW2])
     assert (pin.layer, pin.channel, pin.token, pin.value) == (11, 507, 0, None)
     assert 0.05 * 2.0e4 < pin.above < 0.05 * 3.0e4
-
-
-def test_the_position_hook_sits_on_the_module_that_runs_the_layers():
-    for model_type, name in [("llama", "LlamaModel"), ("gpt2", "GPT2Model"), ("opt", "OPTDecoder")]:
-        loaded = tiny_model(model_type, layers=1)
-        assert type(loaded.arch.stack(loaded.model)[1]).__name__ == name

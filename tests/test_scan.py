@@ -9,7 +9,7 @@ from sw_core.edits import INHERIT, Coord, applied, off
 from sw_core.errors import BadInput
 import sw_core.scan as scan_module
 from sw_core.scan import scan
-from sw_core.tiny import tiny_model
+from sw_core.testing import tiny_model
 
 PROMPT = "Apple Inc. is a worldwide tech company."
 

@@ -9,7 +9,7 @@ import torch
 from sw_core.edits import Coord
 from sw_core.errors import BadInput
 from sw_core.screening import Candidate, candidates, screen
-from sw_core.tiny import plant_super_weight, tiny_model
+from sw_core.testing import plant_super_weight, tiny_model
 
 TEXT = "The river flows through the old town, past the market and the church, to the sea."
 

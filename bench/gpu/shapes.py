@@ -47,7 +47,7 @@ def build(shape: Shape, device: str, dtype: torch.dtype, seed: int = 0) -> Loade
     """A random Llama of `shape`, created directly on `device` in `dtype` (no CPU copy, no download)."""
     from transformers import LlamaConfig, LlamaForCausalLM
 
-    from sw_core.tiny import ByteTokenizer
+    from sw_core.testing import ByteTokenizer
 
     config = LlamaConfig(hidden_size=shape.hidden, intermediate_size=shape.intermediate,
                          num_hidden_layers=shape.layers, num_attention_heads=shape.heads,

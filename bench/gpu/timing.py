@@ -7,8 +7,8 @@ import time
 
 import torch
 
-from sw_core.bench.context import BenchContext, bench_text
-from sw_core.bench.timing import median_seconds, paired_median_seconds
+from bench.context import BenchContext, bench_text
+from bench.timing import median_seconds, paired_median_seconds
 
 
 def sync(device: str) -> None:

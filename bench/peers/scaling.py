@@ -84,7 +84,7 @@ def main(argv=None) -> dict:
     import torch
 
     from sw_core.loading import load
-    from sw_core.tiny import POSITIONS, tiny_model
+    from sw_core.testing import POSITIONS, tiny_model
 
     torch.set_num_threads(args.threads)
     started, load_before = time.time(), load_average()

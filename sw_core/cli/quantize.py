@@ -10,28 +10,27 @@ from __future__ import annotations
 import time
 
 from ..errors import BadInput
+from ..quant.settings import GRANULARITIES, table_rows, table_settings
+from ..texts import PROSE
 from .common import add_model_args, load_from_args, progress, table, write_json
 
 
 def add_arguments(p) -> None:
     add_model_args(p)
     p.add_argument("--bits", type=int, default=4, help="RTN bits, 2-8 (default 4)")
-    p.add_argument("--block", default="64", help="RTN block: a size dividing every layer width (the embedded model: 32, 64, 192...), 'row' or 'tensor' (default 64)")
+    p.add_argument("--block", default="64", help="RTN block: weights per scale along a row, a power of two such as 32, 64, 128 (a row's last "
+                   "block is shorter where the block does not divide the row), 'row' or 'tensor' (default 64)")
     p.add_argument("--clip-z", default=None, help="RTN clipping at mean +- Z*std per block; 'search' picks Z (default: none)")
     p.add_argument("--modules", default=None, help="RTN/W8A8 only on linear layers whose name contains this (default: all)")
-    p.add_argument("--granularity", choices=["tensor", "token"], default="tensor", help="W8A8 activation scales")
+    p.add_argument("--granularity", choices=GRANULARITIES, default="tensor", help="W8A8 activation scales")
     p.add_argument("--threshold", type=float, default=6.0, help="LLM.int8 outlier threshold (default 6.0)")
     p.add_argument("--modes", nargs="+", default=None, metavar="MODE",
-                   help="rows to run, from: fp rtn rtn-aware w8a8 w8a8-aware bnb-int8 bnb-nf4 bnb-fp4 (default: all but fp4)")
-    p.add_argument("--texts", nargs="+", default=["britannica"], metavar="NAME",
+                   help=f"rows to run, from: {' '.join(table_rows(every=True))} (default: {' '.join(table_rows())})")
+    p.add_argument("--texts", nargs="+", default=[PROSE], metavar="NAME",
                    help="shipped text names (shakespeare, britannica) or .txt paths")
     p.add_argument("--max-tokens", type=int, default=512, help="tokens of each text to score (default 512)")
     p.add_argument("--zero-shot", action="store_true", help="also zero-shot trivia accuracy (slower)")
     p.add_argument("--json", default=None, metavar="FILE", help="also write the rows as JSON (key 'rows')")
-
-
-ALL_MODES = ("fp", "rtn", "rtn-aware", "w8a8", "w8a8-aware", "bnb-int8", "bnb-nf4", "bnb-fp4")
-DEFAULT_MODES = ALL_MODES[:-1]
 
 
 def parse_block(text: str):
@@ -53,27 +52,11 @@ def parse_clip(text):
 
 
 def settings_from_args(args) -> list:
-    from ..quant import QuantSetting
-
-    modes = args.modes or list(DEFAULT_MODES)
-    bad = [m for m in modes if m not in ALL_MODES]
-    if bad:
-        raise BadInput(f"Unknown mode(s) {bad}: choose from {' '.join(ALL_MODES)}.")
+    """(row name, QuantSetting) per --modes row, built now: bad bits/blocks fail before loading."""
     if args.max_tokens < 2:
         raise BadInput(f"--max-tokens {args.max_tokens}: score at least 2 tokens.")
-    rtn = dict(bits=args.bits, block=parse_block(args.block), clip_z=parse_clip(args.clip_z), modules=args.modules)
-    w8 = dict(granularity=args.granularity, modules=args.modules)
-    build = {
-        "fp": lambda: QuantSetting("fp"),
-        "rtn": lambda: QuantSetting("rtn", **rtn),
-        "rtn-aware": lambda: QuantSetting("rtn", aware=True, **rtn),
-        "w8a8": lambda: QuantSetting("w8a8", **w8),
-        "w8a8-aware": lambda: QuantSetting("w8a8", aware=True, **w8),
-        "bnb-int8": lambda: QuantSetting("bnb-int8", threshold=args.threshold),
-        "bnb-nf4": lambda: QuantSetting("bnb-nf4"),
-        "bnb-fp4": lambda: QuantSetting("bnb-fp4"),
-    }
-    return [(m, build[m]()) for m in modes]  # built now: bad bits/blocks fail before loading
+    return table_settings(args.modes, bits=args.bits, block=parse_block(args.block), clip_z=parse_clip(args.clip_z),
+                          modules=args.modules, granularity=args.granularity, threshold=args.threshold)
 
 
 def run(args) -> int:

@@ -6,6 +6,7 @@ one is removed alone and the short text's perplexity measured, all in batched pa
 
 from __future__ import annotations
 
+from ..texts import PROSE
 from .common import add_model_args, load_from_args, progress, table, write_json
 
 
@@ -15,7 +16,7 @@ def add_arguments(p) -> None:
     p.add_argument("--per-layer", type=int, default=2, help="largest |W| per early down projection (default 2)")
     p.add_argument("--layers", type=int, default=None, help="early layers to take them from (default: first half)")
     p.add_argument("--max-tokens", type=int, default=64, help="tokens of the text to score (default 64)")
-    p.add_argument("--text", default="britannica", help="shipped text name or .txt path (default britannica)")
+    p.add_argument("--text", default=PROSE, help=f"shipped text name or .txt path (default {PROSE})")
     p.add_argument("--batch-size", type=int, default=8, help="candidates per forward pass (default 8)")
     p.add_argument("--compare", action="store_true", help="also time one pass per candidate, for the speed-up")
     p.add_argument("--json", default=None, metavar="FILE", help="also write the ranking as JSON")

@@ -1,4 +1,4 @@
-"""How a super weight works, on one prompt: data only (figures: `sw_core.plots_mechanism`).
+"""How a super weight works, on one prompt: data only (figures: `sw_core.figures.mechanism`).
 
 `explain(loaded)` returns a `Mechanism` with four parts, each a plain dataclass:
 - pathway: the super weight's input channel at the super-activation token, split into its MLP
@@ -19,8 +19,9 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
+from ..builtin_prompts import PAPER_PROMPT
 from ..edits import Coord, Edit, off, validate
-from ..errors import BadInput
+from ..errors import BadInput, UnsupportedArchitecture
 from ..scan import token_strings
 from .attention_sink import AttentionSink, attention_sink
 from .pathway import Pathway, pathway
@@ -28,7 +29,7 @@ from .persistence import Persistence, persistence
 from .recording import record_pass
 from .vocabulary import Vocabulary, vocabulary
 
-DEFAULT_PROMPT = "Apple Inc. is a worldwide tech company."  # the paper's detection prompt
+DEFAULT_PROMPT = PAPER_PROMPT
 
 __all__ = ["Mechanism", "explain", "Pathway", "Persistence", "AttentionSink", "Vocabulary"]
 
@@ -79,6 +80,12 @@ def explain(loaded, prompt: str | None = None, coords: list[Coord] | None = None
         raise BadInput("The weights to explain must share one layer and row (one super activation); "
                        f"got {', '.join(map(str, coords))}. Explain each group separately.")
     validate(loaded, off(*coords))  # a clear error for a coordinate out of range, before any pass
+    experts = [str(c) for c in coords if c.expert is not None]
+    if experts:  # the pathway splits one dense MLP's input; an expert's MLP runs on its routed tokens only
+        raise UnsupportedArchitecture(
+            f"The mechanism view explains dense MLP weights; {', '.join(experts)} is a Mixture-of-Experts "
+            "expert's weight. Its activations and the effect of removing it: the Activations and "
+            "Super weights views (sw_core.scan, sw_core.edits).")
     ids = loaded.encode(prompt)
     tokens = token_strings(loaded, ids[0].tolist())
     first = record_pass(loaded, ids, Edit(), channel=row, sink_token=None, trace=(layer, row))

@@ -1,8 +1,8 @@
-"""Where one decoder layer's pieces are, for the mechanism pass.
+"""One decoder layer's pieces for the mechanism pass, read from the architecture adapter.
 
-The architecture adapter (`sw_core.arch`) knows the blocks and each block's MLP (its projections,
-gated or fused, and its activation); this file adds only what the mechanism needs around them:
-the attention module and the norms before attention, before the MLP and after it.
+The adapter record (`sw_core.arch`) says where the attention module, the norms, the MLP's
+projections and activation, and the final norm are; this file turns them into what the pathway
+needs: the MLP seen from one input channel of the down projection.
 """
 
 from __future__ import annotations
@@ -13,29 +13,7 @@ from typing import Callable
 import torch
 from torch import nn
 
-from ..errors import UnsupportedArchitecture
 from ..weights import weight_view_of
-
-
-@dataclass(frozen=True)
-class _Layout:
-    attn: str  # the attention module, inside the layer
-    attn_norm: str | None  # the norm whose output feeds attention (None: the raw residual)
-    mlp_norm: str | None  # the norm whose output feeds the MLP
-    mlp_out_norm: str | None = None  # a norm applied to the MLP output before it is added (Gemma 2/3, OLMo 2)
-
-
-_LLAMA = _Layout("self_attn", "input_layernorm", "post_attention_layernorm")
-_GEMMA2 = _Layout("self_attn", "input_layernorm", "pre_feedforward_layernorm", "post_feedforward_layernorm")
-_LAYOUTS = {
-    **{t: _LLAMA for t in ("llama", "mistral", "qwen2", "qwen3", "olmo", "gemma")},
-    "phi3": _LLAMA,
-    "olmo2": _Layout("self_attn", None, None, "post_feedforward_layernorm"),
-    "gemma2": _GEMMA2, "gemma3_text": _GEMMA2, "gemma3": _GEMMA2,
-    "gpt2": _Layout("attn", "ln_1", "ln_2"),
-    "gpt_neox": _Layout("attention", "input_layernorm", "post_attention_layernorm"),
-    "opt": _Layout("self_attn", "self_attn_layer_norm", "final_layer_norm"),
-}
 
 
 def _identity(x):
@@ -43,7 +21,7 @@ def _identity(x):
 
 
 @dataclass
-class MlpParts:
+class ChannelFactors:
     """One layer's MLP seen from one input channel `col` of its down projection.
 
     x[col] = act(gate . n + b_gate) * (up . n + b_up)   (gated)   or   act(fc1 . n + b)   (plain),
@@ -61,30 +39,20 @@ class MlpParts:
     parallel: bool  # GPT-NeoX parallel residual: the MLP reads the layer's input, not the post-attention residual
 
 
-def _layout(loaded) -> _Layout:
-    try:
-        return _LAYOUTS[loaded.model_type]
-    except KeyError:
-        raise UnsupportedArchitecture(
-            f"The mechanism view does not know the layer layout of '{loaded.model_type}' yet; "
-            f"supported: {', '.join(sorted(_LAYOUTS))}."
-        ) from None
-
-
 def decoder_layer(loaded, i: int) -> nn.Module:
     """Layer `i`'s decoder block (from the architecture adapter)."""
     return loaded.arch.blocks(loaded.model)[i][1]
 
 
-def _module(layer: nn.Module, path: str | None):
-    return _identity if path is None else layer.get_submodule(path)
+def _norm(loaded, layer: nn.Module, which: str) -> Callable:
+    norm = loaded.arch.norm_of(layer, which)
+    return _identity if norm is None else norm
 
 
 def attention_module(loaded, i: int) -> tuple[nn.Module, Callable]:
     """(attention module, the norm that feeds it) of layer `i`."""
-    lay = _layout(loaded)
     layer = decoder_layer(loaded, i)
-    return layer.get_submodule(lay.attn), _module(layer, lay.attn_norm)
+    return loaded.arch.attention_of(layer), _norm(loaded, layer, "attn_norm")
 
 
 def _row(module: nn.Module, transposed: bool, row: int) -> tuple[torch.Tensor, float]:
@@ -94,10 +62,8 @@ def _row(module: nn.Module, transposed: bool, row: int) -> tuple[torch.Tensor, f
     return w, (0.0 if b is None else float(b[row]))
 
 
-def mlp_parts(loaded, i: int, col: int) -> MlpParts:
-    """Layer `i`'s MLP factors feeding input channel `col` of its down projection (the projections
-    and the activation come from the architecture adapter)."""
-    lay = _layout(loaded)
+def channel_factors(loaded, i: int, col: int) -> ChannelFactors:
+    """Layer `i`'s MLP factors feeding input channel `col` of its down projection."""
     layer = decoder_layer(loaded, i)
     parts, transposed = loaded.arch.mlp_parts(layer), loaded.arch.transposed
     gate_row, gate_bias = _row(parts.first, transposed, col)
@@ -106,16 +72,17 @@ def mlp_parts(loaded, i: int, col: int) -> MlpParts:
         up_row, up_bias = _row(parts.up, transposed, col + loaded.layers[i].in_features)
     elif parts.gate is not None:
         up_row, up_bias = _row(parts.up, transposed, col)
-    return MlpParts(
-        gated=up_row is not None, mlp_norm=_module(layer, lay.mlp_norm), mlp_out_norm=_module(layer, lay.mlp_out_norm),
-        act=parts.act, gate_row=gate_row, gate_bias=gate_bias, up_row=up_row, up_bias=up_bias,
+    return ChannelFactors(
+        gated=up_row is not None, mlp_norm=_norm(loaded, layer, "mlp_norm"),
+        mlp_out_norm=_norm(loaded, layer, "mlp_out_norm"), act=parts.act, gate_row=gate_row,
+        gate_bias=gate_bias, up_row=up_row, up_bias=up_bias,
         parallel=bool(getattr(loaded.config, "use_parallel_residual", False)),
     )
 
 
 def mlp_out_norm(loaded, i: int) -> Callable:
     """What layer i applies to its down projection's output before adding it to the residual."""
-    return _module(decoder_layer(loaded, i), _layout(loaded).mlp_out_norm)
+    return _norm(loaded, decoder_layer(loaded, i), "mlp_out_norm")
 
 
 def apply_vec(fn: Callable, v: torch.Tensor) -> torch.Tensor:
@@ -126,21 +93,6 @@ def apply_vec(fn: Callable, v: torch.Tensor) -> torch.Tensor:
         return fn(x[None])[0].float().cpu()
 
 
-def _get_attr(obj, path: str):
-    for part in path.split("."):
-        obj = getattr(obj, part)
-    return obj
-
-
 def final_norm_and_head(loaded) -> tuple[Callable, torch.Tensor]:
     """(the final norm before the unembedding, the unembedding weight [vocab, hidden])."""
-    base = loaded.model.base_model
-    for name in ("norm", "ln_f", "final_layer_norm", "decoder.final_layer_norm", "language_model.norm"):
-        try:
-            norm = _get_attr(base, name)
-            break
-        except AttributeError:
-            continue
-    else:
-        raise UnsupportedArchitecture(f"No final norm found in {type(loaded.model).__name__}.")
-    return norm, loaded.model.get_output_embeddings().weight
+    return loaded.arch.final_norm_of(loaded.model), loaded.model.get_output_embeddings().weight

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from .layout import apply_vec, mlp_out_norm, mlp_parts
+from .layout import apply_vec, channel_factors, mlp_out_norm
 from .recording import PassRecord
 
 
@@ -75,7 +75,7 @@ def sublayer_writes(loaded, rec: PassRecord, layer: int) -> list[tuple[str, torc
 def pathway(loaded, rec: PassRecord, layer: int, row: int, col: int, token_text: str, *,
             drivers: int = 6, writers: int = 3) -> Pathway:
     """The split of x[col] at the recorded token of `rec` (a pass with token=t) into factors and drivers."""
-    parts = mlp_parts(loaded, layer, col)
+    parts = channel_factors(loaded, layer, col)
     writes = sublayer_writes(loaded, rec, layer)
     if parts.parallel:  # the MLP reads the layer's input: its own attention is not upstream
         writes = writes[:-1]

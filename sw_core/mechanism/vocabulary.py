@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import math
 import unicodedata
-import weakref
 from dataclasses import dataclass
 
 import torch
@@ -27,7 +26,7 @@ from ..edits import Edit, applied, off
 from ..metrics._forward import next_token_log_probs
 from ..metrics.prompts import next_word_prompts
 from ..metrics.stopwords import STOP_WORDS
-from ..prompts import builtin_prompts
+from ..builtin_prompts import builtin_prompts
 from .layout import apply_vec, final_norm_and_head
 
 DEFAULT_SENTENCES = 64  # next-word sentences, as the stop-word metric's default
@@ -39,7 +38,6 @@ FUNCTION_WORDS = frozenset({w.strip() for w in STOP_WORDS if w.strip().isalpha()
     "there", "which", "who", "what", "when", "where", "has", "have", "had", "do", "does", "did", "can",
     "will", "would", "could", "should", "may", "might", "into", "about", "also", "all", "some",
 })
-_CLASS_CACHE: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
 
 @dataclass
@@ -87,21 +85,15 @@ def token_class(text: str) -> str:
 
 
 def class_matrix(loaded) -> torch.Tensor:
-    """[vocab, classes] one-hot of each token's class (cached per tokenizer)."""
+    """[vocab, classes] one-hot of each token's class (built once per `vocabulary` call; the app
+    caches the results, the library keeps nothing)."""
     tok = loaded.tokenizer
     vocab = loaded.model.get_output_embeddings().weight.shape[0]
-    cached = _CLASS_CACHE.get(tok)
-    if cached is not None and cached.shape[0] == vocab:
-        return cached
     texts = tok.batch_decode([[i] for i in range(vocab)]) if hasattr(tok, "batch_decode") else \
         [tok.decode([i]) for i in range(vocab)]
     m = torch.zeros(vocab, len(CLASSES))
     for i, t in enumerate(texts):
         m[i, CLASSES.index(token_class(t))] = 1.0
-    try:
-        _CLASS_CACHE[tok] = m
-    except TypeError:  # a tokenizer that cannot be weakly referenced: no cache
-        pass
     return m
 
 
@@ -121,10 +113,10 @@ def _named(loaded, ids, scores) -> list[TokenScore]:
     return [TokenScore(loaded.tokenizer.decode([int(i)]), int(i), float(scores[i])) for i in ids]
 
 
-def class_mass(loaded, edit: Edit, prompts) -> tuple[torch.Tensor, int]:
+def class_mass(loaded, edit: Edit, prompts, classes: torch.Tensor) -> tuple[torch.Tensor, int]:
     """Mean next-token probability per class over every position after the first of `prompts`
-    (built-in `Prompt`s), under `edit`; and the number of positions."""
-    m = class_matrix(loaded).to(loaded.input_device)
+    (built-in `Prompt`s), under `edit`; and the number of positions. classes: `class_matrix`."""
+    m = classes.to(loaded.input_device)
     total, positions = torch.zeros(len(CLASSES)), 0
     for p in prompts:
         ids = loaded.encode(p.text, add_bos=p.add_bos)
@@ -137,10 +129,10 @@ def class_mass(loaded, edit: Edit, prompts) -> tuple[torch.Tensor, int]:
     return total / max(1, positions), positions
 
 
-def class_mass_next_word(loaded, edit: Edit, sentences) -> torch.Tensor:
+def class_mass_next_word(loaded, edit: Edit, sentences, classes: torch.Tensor) -> torch.Tensor:
     """Mean next-token probability per class at the end of each next-word sentence, under `edit`."""
     ids = [loaded.encode(p.prompt)[0].tolist() for p in sentences]
-    return (next_token_log_probs(loaded, ids, edit).exp() @ class_matrix(loaded)).mean(0)
+    return (next_token_log_probs(loaded, ids, edit).exp() @ classes).mean(0)
 
 
 def _shifts(orig, rem) -> list[ClassShift]:
@@ -153,9 +145,10 @@ def vocabulary(loaded, channel: int, sign: int, removed_weights, *, prompts=None
     promoted, suppressed = channel_lens(loaded, channel, sign, k)
     prompts = builtin_prompts() if prompts is None else prompts
     sentences = next_word_prompts(DEFAULT_SENTENCES) if sentences is None else sentences
-    edit = off(*removed_weights)
-    orig, positions = class_mass(loaded, Edit(), prompts)
-    rem, _ = class_mass(loaded, edit, prompts)
-    words = _shifts(class_mass_next_word(loaded, Edit(), sentences), class_mass_next_word(loaded, edit, sentences))
+    edit, classes = off(*removed_weights), class_matrix(loaded)
+    orig, positions = class_mass(loaded, Edit(), prompts, classes)
+    rem, _ = class_mass(loaded, edit, prompts, classes)
+    words = _shifts(class_mass_next_word(loaded, Edit(), sentences, classes),
+                    class_mass_next_word(loaded, edit, sentences, classes))
     return Vocabulary(channel, sign, promoted, suppressed, words, _shifts(orig, rem),
                       [str(c) for c in removed_weights], len(sentences), len(prompts), positions)

@@ -19,10 +19,10 @@ from ..loading import Loaded
 from ..scan import linear_inputs
 from . import bnb, rtn, w8a8
 from .private import private_copy
-from .settings import CLIP_SEARCH, MODES, QuantSetting
+from .settings import CLIP_SEARCH, MODES, QuantSetting, table_rows, table_settings
 from .targets import decoder_linears, decoder_weights, super_coords
 
-__all__ = ["QuantSetting", "MODES", "CLIP_SEARCH", "quantized", "super_weight_values", "SuperWeightValue",
+__all__ = ["QuantSetting", "MODES", "CLIP_SEARCH", "table_rows", "table_settings", "quantized", "super_weight_values", "SuperWeightValue",
            "calibration_inputs", "standard_settings", "resolved_setting"]
 
 def quantized(loaded: Loaded, setting: QuantSetting, detection=None, *, calibration: str | None = None) -> Loaded:
@@ -83,7 +83,7 @@ def _build(loaded: Loaded, setting: QuantSetting, coords: list[Coord], extra=())
 
 
 def _selected(targets, setting: QuantSetting):
-    if setting.modules is None or setting.mode not in ("rtn", "w8a8"):
+    if setting.modules is None or "modules" not in MODES[setting.mode].options:
         return targets
     chosen = [t for t in targets if setting.modules in t.name]
     if not chosen:
@@ -155,13 +155,5 @@ def super_weight_values(qloaded: Loaded, detection, original: Loaded | None = No
 
 
 def standard_settings(bits: int = 4, block=128, clip_z=None) -> list[QuantSetting]:
-    """The comparison table's rows: fp, RTN naive/aware, W8A8 naive/aware, LLM.int8, NF4."""
-    return [
-        QuantSetting("fp"),
-        QuantSetting("rtn", bits=bits, block=block, clip_z=clip_z),
-        QuantSetting("rtn", bits=bits, block=block, clip_z=clip_z, aware=True),
-        QuantSetting("w8a8"),
-        QuantSetting("w8a8", aware=True),
-        QuantSetting("bnb-int8"),
-        QuantSetting("bnb-nf4"),
-    ]
+    """The default comparison table's rows: fp, RTN naive/aware, W8A8 naive/aware, LLM.int8, NF4."""
+    return [s for _, s in table_settings(bits=bits, block=block, clip_z=clip_z)]

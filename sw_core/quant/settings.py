@@ -1,6 +1,8 @@
-"""What to quantize and how: one frozen `QuantSetting` per row of a comparison table.
+"""What to quantize and how: the registry of modes, and one frozen `QuantSetting` per row of a
+comparison table.
 
 A setting is hashable (it keys the cache of quantized models) and prints as a short `label`.
+`MODES` is the one list of quantization modes: the CLI's rows and the app's choices derive from it.
 """
 
 from __future__ import annotations
@@ -9,7 +11,53 @@ from dataclasses import dataclass
 
 from ..errors import BadInput
 
-MODES = ("fp", "rtn", "w8a8", "bnb-int8", "bnb-nf4", "bnb-fp4")
+
+@dataclass(frozen=True)
+class Mode:
+    """One quantization mode, as the CLI and the app offer it."""
+
+    title: str  # what a choice of it shows
+    options: tuple[str, ...] = ()  # the QuantSetting fields this mode reads
+    aware_row: bool = False  # the comparison table also has its super-weight-aware row ("<mode>-aware")
+    in_table: bool = True  # a row of the default comparison table
+
+
+MODES: dict[str, Mode] = {
+    "fp": Mode("full precision"),
+    "rtn": Mode("RTN (weight-only)", ("bits", "block", "clip_z", "modules"), aware_row=True),
+    "w8a8": Mode("W8A8 (simulated)", ("granularity", "modules"), aware_row=True),
+    "bnb-int8": Mode("bitsandbytes LLM.int8", ("threshold",)),
+    "bnb-nf4": Mode("bitsandbytes NF4"),
+    "bnb-fp4": Mode("bitsandbytes FP4", in_table=False),
+}
+
+
+def table_rows(every: bool = False) -> dict[str, tuple[str, bool]]:
+    """Row name ("rtn", "rtn-aware", ...) -> (mode, aware): the comparison table's rows in order
+    (every=True: also the modes left out of the default table)."""
+    rows = {}
+    for name, mode in MODES.items():
+        if mode.in_table or every:
+            rows[name] = (name, False)
+            if mode.aware_row:
+                rows[f"{name}-aware"] = (name, True)
+    return rows
+
+
+def table_settings(rows=None, **options) -> list[tuple[str, "QuantSetting"]]:
+    """(row name, QuantSetting) for each of `rows` (default: the default table), each mode given
+    the `options` it reads (bits=, block=, granularity=, ...; the rest keep their defaults)."""
+    every = table_rows(every=True)
+    rows = list(table_rows()) if rows is None else rows
+    bad = [r for r in rows if r not in every]
+    if bad:
+        raise BadInput(f"Unknown mode(s) {bad}: choose from {' '.join(every)}.")
+    out = []
+    for row in rows:
+        mode, aware = every[row]
+        given = {k: v for k, v in options.items() if k in MODES[mode].options}
+        out.append((row, QuantSetting(mode, aware=aware, **given)))
+    return out
 BLOCKS = (32, 64, 128, 256, 512, "row", "tensor")
 MAX_BLOCK = 1 << 16  # numeric blocks are powers of two, as in GGUF and bitsandbytes
 GRANULARITIES = ("tensor", "token")
@@ -49,7 +97,7 @@ class QuantSetting:
 
     @property
     def label(self) -> str:
-        where = f" [{self.modules}]" if self.modules and self.mode in ("rtn", "w8a8") else ""
+        where = f" [{self.modules}]" if self.modules and "modules" in MODES[self.mode].options else ""
         return self._label() + where
 
     def _label(self) -> str:

@@ -3,7 +3,7 @@ style) and the token heatmap of the super activation's channel."""
 
 from __future__ import annotations
 
-from ..plots import max_per_layer, token_heatmap
+from ..figures import max_per_layer, token_heatmap
 from ..scan import scan
 
 

@@ -48,9 +48,9 @@ def _stability(ctx, s) -> None:
         s.data["stability"] = None
         s.notes.append("Cross-prompt stability: skipped (validate_prompts=False).")
         return
-    from ..validate import validate
+    from ..stability import cross_prompt_stability
 
-    v = validate(ctx.loaded)
+    v = cross_prompt_stability(ctx.loaded)
     s.data["stability"] = v.to_dict()
     rows = [{"coordinate": str(c.coord), "found by": f"{c.found_in}/{c.total} prompts", "fraction": c.fraction}
             for c in v.coordinates]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..mechanism import explain
-from ..plots_mechanism import attention_sink_figure, pathway_figure, persistence_figure, vocabulary_class_figure
+from ..figures import attention_sink_figure, pathway_figure, persistence_figure, vocabulary_class_figure
 from .paper import label, paper_figures
 from .section import CannotRun
 

@@ -7,13 +7,13 @@ from dataclasses import dataclass, field
 
 import torch
 
-from ..edits import Coord
+from sw_core.edits import Coord
 
 def bench_text(max_chars: int = 8000) -> str:
     """Real English prose shipped offline (`sw_core.texts`, 1911 Britannica)."""
-    from ..texts import text
+    from sw_core.texts import PROSE, text
 
-    return text("britannica", max_chars=max_chars)
+    return text(PROSE, max_chars=max_chars)
 
 
 @dataclass
@@ -29,7 +29,7 @@ class BenchContext:
         """A fresh copy of the model, the way a user gets one (for the reload baseline)."""
         if self.reload is not None:
             return self.reload()
-        from ..loading import load
+        from sw_core.loading import load
 
         return load(self.loaded.ref, device=self.device, dtype=self.loaded.dtype)
 

@@ -1,9 +1,9 @@
-"""`python -m explorer.numbers` (`make numbers`): every measured table in README.md and docs/*.md.
+"""`python -m bench.numbers` (`make numbers`): every measured table in README.md and docs/*.md.
 
-    python -m explorer.numbers --measure   # measure (embedded model, CPU), write docs/numbers/*.json, fill the docs
-    python -m explorer.numbers --memory    # also the four-session memory test of the public server (deploy.json)
-    python -m explorer.numbers             # fill the docs from the stored outputs only (no model runs)
-    python -m explorer.numbers --check     # exit 1 naming every block that differs from the stored outputs
+    python -m bench.numbers --measure   # measure (embedded model, CPU), write docs/numbers/*.json, fill the docs
+    python -m bench.numbers --memory    # also the four-session memory test of the public server (deploy.json)
+    python -m bench.numbers             # fill the docs from the stored outputs only (no model runs)
+    python -m bench.numbers --check     # exit 1 naming every block that differs from the stored outputs
 
 The tables live between `<!-- numbers:NAME -->` markers (`numbers_render.py`); `tests/test_numbers.py`
 runs the check, so a document that shows numbers other than the stored ones fails the tests.
@@ -59,7 +59,7 @@ def check() -> list[str]:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m explorer.numbers", description=__doc__.split("\n")[0])
+    ap = argparse.ArgumentParser(prog="python -m bench.numbers", description=__doc__.split("\n")[0])
     ap.add_argument("--measure", action="store_true", help="measure on the embedded model first")
     ap.add_argument("--memory", action="store_true", help="also measure the public server's peak RSS (4 sessions)")
     ap.add_argument("--check", action="store_true", help="only report blocks that differ from the stored outputs")

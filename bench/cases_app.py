@@ -16,7 +16,7 @@ import statistics
 import time
 from pathlib import Path
 
-from sw_core.bench.timing import BenchResult, Goal
+from bench.timing import BenchResult, Goal
 from sw_core.loading import EMBEDDED
 
 ROOT = Path(__file__).resolve().parents[1]

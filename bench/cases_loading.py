@@ -7,7 +7,7 @@ import shutil
 import tempfile
 import time
 
-from ..loading import EMBEDDED, load
+from sw_core.loading import EMBEDDED, load
 from .timing import Goal, Timing, median_seconds, timed_result
 
 

@@ -8,8 +8,8 @@ import warnings
 
 import torch
 
-from ..quant import QuantSetting, quantized
-from ..quant.targets import decoder_linears
+from sw_core.quant import QuantSetting, quantized
+from sw_core.quant.targets import decoder_linears
 from .timing import Goal, paired_median_seconds, timed_result
 
 

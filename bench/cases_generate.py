@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import torch
 
-from ..generate import stream_tokens
+from sw_core.generate import stream_tokens
 from .timing import BenchResult, Goal, paired_median_seconds
 
 

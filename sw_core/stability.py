@@ -1,6 +1,6 @@
-"""Cross-prompt validation: does every prompt find the same super weights, at which token?
+"""Cross-prompt stability: does every prompt find the same super weights, at which token?
 
-Each prompt (the built-in set of `sw_core.prompts`, plus the caller's) runs the detector on its
+Each prompt (the built-in set of `sw_core.builtin_prompts`, plus the caller's) runs the detector on its
 own. Per coordinate: the fraction of prompts that find it. Per prompt: the coordinates it found,
 and the token position and value of its super activation (the paper: the first token, whatever
 the text).
@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field
 from .detect import DEFAULT_MAX_ITERATIONS, DEFAULT_RELATIVE, DEFAULT_SHARE, DEFAULT_THRESHOLD, detect_in_prompt
 from .edits import Coord
 from .errors import BadInput
-from .prompts import Prompt, builtin_prompts
+from .builtin_prompts import Prompt, builtin_prompts
 
 
 @dataclass
@@ -40,7 +40,7 @@ class CoordStability:
 
 
 @dataclass
-class Validation:
+class Stability:
     model: str
     prompts: list[PromptCheck]
     coordinates: list[CoordStability] = field(default_factory=list)  # most stable first
@@ -78,9 +78,9 @@ def _as_prompts(prompts) -> list[Prompt]:
     return out
 
 
-def validate(loaded, prompts: list[str] | None = None, *, builtin: bool = True, threshold: float = DEFAULT_THRESHOLD,
+def cross_prompt_stability(loaded, prompts: list[str] | None = None, *, builtin: bool = True, threshold: float = DEFAULT_THRESHOLD,
              share: float = DEFAULT_SHARE, relative: float = DEFAULT_RELATIVE,
-             max_iterations: int = DEFAULT_MAX_ITERATIONS, progress=None) -> Validation:
+             max_iterations: int = DEFAULT_MAX_ITERATIONS, progress=None) -> Stability:
     """Run the detector's spike rules on the built-in prompts (unless builtin=False) and on `prompts`.
 
     Each prompt gets as many scans as `find_super_weights` gives it by default (rows that share a
@@ -90,7 +90,7 @@ def validate(loaded, prompts: list[str] | None = None, *, builtin: bool = True, 
     """
     todo = (builtin_prompts() if builtin else []) + _as_prompts(prompts)
     if not todo:
-        raise BadInput("Nothing to validate: give prompts, or keep the built-in ones (builtin=True).")
+        raise BadInput("No prompt to run: give prompts, or keep the built-in ones (builtin=True).")
     checks: list[PromptCheck] = []
     counts: dict[Coord, int] = {}
     for i, p in enumerate(todo):
@@ -109,4 +109,4 @@ def validate(loaded, prompts: list[str] | None = None, *, builtin: bool = True, 
             progress(i + 1, len(todo))
     stability = sorted((CoordStability(c, n, len(todo)) for c, n in counts.items()),
                        key=lambda s: (-s.found_in, s.coord.layer, s.coord.row, s.coord.col))
-    return Validation(loaded.name, checks, stability)
+    return Stability(loaded.name, checks, stability)

@@ -17,18 +17,18 @@ from .timing import BenchResult
 
 
 def _groups():
-    """(group name, module, function(ctx) -> list[BenchResult]), imported when the group runs.
+    """(group name, module, function(ctx) -> list[BenchResult]), imported when the bench runs.
 
-    The app's own case (it drives Streamlit) is not here: `python -m explorer.bench` adds it, so
-    this library never imports the app."""
+    The app's cases drive Streamlit, imported only inside those cases."""
     return [
-        ("scan", "sw_core.bench.cases_scan", "scan_cases"),
-        ("detect", "sw_core.bench.cases_detect", "detect_cases"),
-        ("edits", "sw_core.bench.cases_edits", "toggle_cases"),
-        ("metrics", "sw_core.bench.cases_metrics", "perplexity_cases"),
-        ("loading", "sw_core.bench.cases_loading", "ready_cases"),
-        ("quant", "sw_core.bench.cases_quant", "quant_cases"),
-        ("generate", "sw_core.bench.cases_generate", "generate_cases"),
+        ("scan", "bench.cases_scan", "scan_cases"),
+        ("detect", "bench.cases_detect", "detect_cases"),
+        ("edits", "bench.cases_edits", "toggle_cases"),
+        ("metrics", "bench.cases_metrics", "perplexity_cases"),
+        ("loading", "bench.cases_loading", "ready_cases"),
+        ("quant", "bench.cases_quant", "quant_cases"),
+        ("generate", "bench.cases_generate", "generate_cases"),
+        ("app", "bench.cases_app", "app_cases"),
     ]
 
 
@@ -69,19 +69,18 @@ def _cpu_count() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
-def run_bench(ctx: BenchContext, only: list[str] | None = None, progress=None, extra_groups=()) -> BenchRun:
+def run_bench(ctx: BenchContext, only: list[str] | None = None, progress=None) -> BenchRun:
     """Run every group (or those in `only`) and return the results.
 
-    extra_groups: (name, function(ctx)) pairs run after ours (the app's case). A group whose module
-    does not import fails the bench (a broken install must not pass as a skipped figure); a group
-    that raises while measuring is recorded as skipped with its error, so one broken capability
+    A group whose module does not import fails the bench (a broken install must not pass as a
+    skipped figure); a group that raises while measuring is recorded as skipped with its error, so one broken capability
     does not hide the other figures."""
     import importlib
 
     say = progress or (lambda msg: None)
     run = BenchRun(results=[], environment=environment(ctx))
     groups = [(name, getattr(importlib.import_module(module_name), fn_name))
-              for name, module_name, fn_name in _groups()] + list(extra_groups)
+              for name, module_name, fn_name in _groups()]
     for name, measure in groups:
         if only and name not in only:
             continue
@@ -134,7 +133,7 @@ def markdown(run: BenchRun) -> str:
 
 
 def write_outputs(run: BenchRun, out: str | Path) -> tuple[Path, Path]:
-    from ..cli.common import write_json
+    from sw_core.cli.common import write_json
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)

@@ -6,7 +6,7 @@ import copy
 
 import torch
 
-from ..edits import Edit, applied, off
+from sw_core.edits import Edit, applied, off
 from .timing import Goal, median_seconds, paired_median_seconds, timed_result
 
 

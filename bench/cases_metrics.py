@@ -6,7 +6,7 @@ import math
 
 import torch
 
-from ..metrics.perplexity import DEFAULT_WINDOW, perplexity
+from sw_core.metrics.perplexity import DEFAULT_WINDOW, perplexity
 from .timing import BenchResult, Goal, paired_median_seconds
 
 

@@ -8,7 +8,7 @@ import sys
 
 import torch
 
-from ..scan import scan
+from sw_core.scan import scan
 from . import peak_memory
 from .timing import BenchResult, Goal, paired_median_seconds, timed_result
 

@@ -4,9 +4,9 @@ import math
 
 import pytest
 
-from sw_core import plots
+from sw_core import figures as plots
 from sw_core.scan import scan
-from sw_core.tiny import tiny_model
+from sw_core.testing import tiny_model
 
 PROMPT = "Summer is hot. Winter is"
 
@@ -64,9 +64,19 @@ def test_probability_bars_show_ratios():
     assert list(fig.data[1].text) == ["×2.0", "×5.0", "×10"]
 
 
-def test_value_bars_log_axis():
-    fig = plots.value_bars(["fp32", "rtn"], {"perplexity": [13.8, 49.0]}, title="ppl", log=True)
-    assert fig.layout.yaxis.type == "log" and list(fig.data[0].y) == [13.8, 49.0]
+def test_screening_figure_draws_the_ranking_a_real_screening_measured():
+    from sw_core.screening import candidates, screen
+    from sw_core.testing import plant_super_weight, teach_head
+
+    loaded = tiny_model("llama", layers=3)
+    sw = plant_super_weight(loaded, layer=1, row=9, col=33)
+    teach_head(loaded, PROMPT * 3)  # the model now needs its planted activation on this text
+    result = screen(loaded, candidates(loaded, [sw], per_layer=3), text=PROMPT * 3, max_tokens=32)
+    fig = plots.screening_figure(result, top=4)
+    (bars,) = fig.data
+    assert list(bars.x) == [r.weight for r in result.rows[:4]] and bars.x[0] == str(sw)
+    assert list(bars.y) == pytest.approx([r.ppl_ratio for r in result.rows[:4]])
+    assert fig.layout.yaxis.type == "log" and f"{result.tokens} tokens" in fig.layout.title.text
 
 
 def _rgb(colour: str) -> tuple[float, float, float]:

@@ -1,4 +1,4 @@
-"""The public server's peak memory under four sessions at once (`python -m explorer.numbers --memory`).
+"""The public server's peak memory under four sessions at once (`python -m bench.numbers --memory`).
 
 One `streamlit run app.py` with SW_PUBLIC=1; four browser pages (Playwright + chromium, as the
 browser test) each open every page, in rotated order so different computations overlap, including
@@ -89,7 +89,7 @@ def measure_public_server() -> dict:
             "sessions": SESSIONS, "pages": [p.split("?")[0] or "/" for p in PAGES],
             "how": f"`streamlit run app.py` with SW_PUBLIC=1, {SESSIONS} headless chromium pages opening every page "
                    "at once (quantization twice: the lesson and RTN block 128 over all layers); VmHWM of the server",
-            "command": "python -m explorer.numbers --memory"}
+            "command": "python -m bench.numbers --memory"}
 
 
 def _fp32_model_mb() -> float:

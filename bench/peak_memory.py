@@ -8,7 +8,7 @@ tensor is its own mmap and goes back to the OS when freed: the resident size fol
 tensors, and one call's freed memory cannot hide the next call's peak. (tracemalloc does not see
 torch's CPU allocations; the torch profiler reports per-operator allocations, not a peak.)
 
-Child: `python -m sw_core.bench.peak_memory` with a JSON request on stdin, a JSON answer on stdout.
+Child: `python -m bench.peak_memory` with a JSON request on stdin, a JSON answer on stdout.
 """
 
 from __future__ import annotations
@@ -48,9 +48,9 @@ def measure(ref: str, dtype: str, layers: int, threads: int, prompts: dict[str, 
     for each named prompt (forward: all logits; forward_keep1: logits_to_keep=1)."""
     request = json.dumps({"ref": ref, "dtype": dtype, "layers": layers, "threads": threads, "prompts": prompts})
     env = {**os.environ, "MALLOC_MMAP_THRESHOLD_": "65536", "HF_HUB_OFFLINE": "1"}
-    root = str(Path(__file__).resolve().parents[2])
+    root = str(Path(__file__).resolve().parents[1])
     env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")
-    proc = subprocess.run([sys.executable, "-m", "sw_core.bench.peak_memory"], input=request,
+    proc = subprocess.run([sys.executable, "-m", "bench.peak_memory"], input=request,
                           capture_output=True, text=True, env=env, timeout=1800)
     if proc.returncode != 0:
         raise RuntimeError(f"peak-memory child failed: {proc.stderr[-1500:]}")
@@ -59,10 +59,10 @@ def measure(ref: str, dtype: str, layers: int, threads: int, prompts: dict[str, 
 
 def _load(ref: str, dtype: str, layers: int):
     if ref.startswith("tiny-"):
-        from ..tiny import tiny_model
+        from sw_core.testing import tiny_model
 
         return tiny_model(ref[len("tiny-"):], layers=layers)
-    from ..loading import load
+    from sw_core.loading import load
 
     return load(ref, device="cpu", dtype=dtype)
 
@@ -70,7 +70,7 @@ def _load(ref: str, dtype: str, layers: int):
 def _child() -> None:
     import torch
 
-    from ..scan import scan
+    from sw_core.scan import scan
 
     req = json.loads(sys.stdin.read())
     torch.set_num_threads(req["threads"])

@@ -1,14 +1,11 @@
-"""Plotly figures for the mechanism views (`sw_core.mechanism`): each takes one part, returns a Figure.
-
-Plotly only: the app arranges these, the CLI can export them.
-"""
+"""The mechanism views (`sw_core.mechanism`): each takes one part of a `Mechanism`, returns a Figure."""
 
 from __future__ import annotations
 
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from .plots import EDITED, ORIGINAL, _log10, _log_colorbar
+from .style import EDITED, ORIGINAL, log10_abs, log_colorbar
 
 
 def pathway_figure(p) -> go.Figure:
@@ -45,10 +42,10 @@ def persistence_figure(s) -> go.Figure:
 
 def persistence_heatmap(s, which: str = "original") -> go.Figure:
     """Layers x tokens: |residual| on the channel (log colour)."""
-    z = _log10(getattr(s, which))
+    z = log10_abs(getattr(s, which))
     flat = [v for row in z for v in row]
     fig = go.Figure(go.Heatmap(z=z, x=[f"{i}:{t}" for i, t in enumerate(s.tokens)], y=list(range(len(z))),
-                               colorscale="Inferno", colorbar=_log_colorbar(min(flat), max(flat), "|value|"),
+                               colorscale="Inferno", colorbar=log_colorbar(min(flat), max(flat), "|value|"),
                                hovertemplate="layer %{y}, token %{x}<extra></extra>"))
     fig.update_yaxes(title="after layer", autorange="reversed")
     fig.update_layout(title=f"|residual channel {s.channel}| per layer and token ({which})",
@@ -110,15 +107,4 @@ def vocabulary_class_figure(v, which: str = "sentences") -> go.Figure:
     fig.update_layout(barmode="group", yaxis_title="mean next-token probability",
                       title=f"next-token probability by class, {where}",
                       height=380, margin=dict(l=60, r=20, t=50, b=40))
-    return fig
-
-
-def screening_figure(s, top: int = 15) -> go.Figure:
-    """Perplexity ratio of the top candidates (log axis)."""
-    rows = s.rows[:top]
-    fig = go.Figure(go.Bar(x=[r.weight for r in rows], y=[r.ppl_ratio for r in rows], text=[r.source for r in rows],
-                           hovertemplate="%{x}: ppl x%{y:.3g} (%{text})<extra></extra>", marker_color=EDITED))
-    fig.update_yaxes(type="log", title="perplexity ratio (weight off / original)")
-    fig.update_layout(title=f"candidates ranked by measured perplexity impact ({s.tokens} tokens)", height=380,
-                      margin=dict(l=60, r=20, t=50, b=120))
     return fig

@@ -1,12 +1,12 @@
-"""validate: every built-in prompt finds the embedded model's super weights, at token 0."""
+"""cross_prompt_stability: every built-in prompt finds the embedded model's super weights, at token 0."""
 
 import pytest
 
 from sw_core.edits import Coord
 from sw_core.errors import BadInput
-from sw_core.prompts import builtin_prompts
-from sw_core.tiny import plant_super_weight, tiny_model
-from sw_core.validate import validate
+from sw_core.builtin_prompts import builtin_prompts
+from sw_core.testing import plant_super_weight, tiny_model
+from sw_core.stability import cross_prompt_stability
 
 
 
@@ -22,7 +22,7 @@ def test_builtin_prompts_are_varied():
 
 def test_every_builtin_prompt_agrees_on_the_embedded_model(embedded):
     seen = []
-    v = validate(embedded, ["A user prompt about cooking pasta."], progress=lambda d, t: seen.append((d, t)))
+    v = cross_prompt_stability(embedded, ["A user prompt about cooking pasta."], progress=lambda d, t: seen.append((d, t)))
     n = len(builtin_prompts()) + 1
     assert len(v.prompts) == n and seen[-1] == (n, n)
     assert v.all_agree
@@ -35,12 +35,12 @@ def test_every_builtin_prompt_agrees_on_the_embedded_model(embedded):
     assert v.to_dict()["coordinates"][0]["fraction"] == 1.0
 
 
-def test_validate_on_a_tiny_planted_model_and_bad_input():
+def test_stability_on_a_tiny_planted_model_and_bad_input():
     loaded = tiny_model("gpt_neox", layers=4, seed=7)
     c = plant_super_weight(loaded, seed=7)
-    v = validate(loaded, builtin=False, prompts=["first text here", "another, longer text to scan"])
+    v = cross_prompt_stability(loaded, builtin=False, prompts=["first text here", "another, longer text to scan"])
     assert v.all_agree and v.stable_coords() == [c]
     with pytest.raises(BadInput):
-        validate(loaded, builtin=False)
+        cross_prompt_stability(loaded, builtin=False)
     with pytest.raises(BadInput):
-        validate(loaded, ["ok", ""], builtin=False)
+        cross_prompt_stability(loaded, ["ok", ""], builtin=False)

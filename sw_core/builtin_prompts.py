@@ -1,4 +1,9 @@
-"""Built-in prompts for cross-prompt validation: varied lengths, topics, languages, with and without BOS.
+"""The project's prompts: the paper's two, and a built-in set for cross-prompt stability.
+
+`PAPER_PROMPT` is the paper's detection prompt; `NEXT_TOKEN_PROMPT` its stop-word cue (Fig. 3:
+with the super weight removed, stop words gain probability after it).
+
+The built-in set: varied lengths, topics, languages, with and without BOS.
 
 The paper reports that a super weight's super activation appears at the same channel for any
 input; these prompts test that on the loaded model. They are short on purpose (a validation of
@@ -11,6 +16,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 
+PAPER_PROMPT = "Apple Inc. is a worldwide tech company."
+NEXT_TOKEN_PROMPT = "Summer is hot. Winter is"
+
+
 @dataclass(frozen=True)
 class Prompt:
     text: str
@@ -19,9 +28,9 @@ class Prompt:
 
 
 _TEXTS = [
-    ("Apple Inc. is a worldwide tech company.", "paper's prompt", None),
+    (PAPER_PROMPT, "paper's prompt", None),
     ("Hello", "one word", None),
-    ("Summer is hot. Winter is", "stop-word cue", None),
+    (NEXT_TOKEN_PROMPT, "stop-word cue", None),
     ("The quick brown fox jumps over the lazy dog.", "pangram", True),
     ("Paris is the capital of France, and Berlin is the capital of", "geography", None),
     ("def fibonacci(n):\n    if n < 2:\n        return n\n    return fibonacci(n - 1) + fibonacci(n - 2)\n",

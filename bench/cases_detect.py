@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from ..detect import find_super_weights
+from sw_core.detect import find_super_weights
 from .timing import Goal, paired_median_seconds, timed_result
 
 

@@ -1,73 +1,33 @@
-"""Tiny random models of every supported architecture, built in-process from config classes.
+"""Test models: tiny random models of every supported architecture, and plants that give them super weights.
 
-For tests and benchmarks: no download, a few layers, a few hundred KB. Their "tokenizer" is a
-byte-level stand-in so `Loaded.encode` works on any text.
+For tests and benchmarks, never for the science: no download, a few layers, a few hundred KB.
+Their "tokenizer" is a byte-level stand-in so `Loaded.encode` works on any text. The plants change
+a tiny model IN PLACE:
+
+- `plant_super_weight` / `plant_expert_super_weight`: a super weight in a dense / expert down projection.
+- `teach_head`: a random tiny model predicts nothing, so removing anything leaves its perplexity
+  where it was (about the vocabulary size). This fits its output head, by least squares, to the
+  next tokens of one text given the model's own features (with its plants in place): the model
+  then *depends* on those features on that text, as a trained model depends on its super
+  activation, and a perplexity check can tell a weight it needs from one it does not.
+- `plant_token_source`: a massive activation that fires on one token id only (Llama-like models):
+  a super-weight-shaped source the model never uses on a text without that token.
 """
 
 from __future__ import annotations
 
 import torch
 
+from .arch import (ARCHITECTURES, MOE_ARCHITECTURES, TINY_EXPERTS, TINY_HIDDEN, TINY_INTER, TINY_MOE_INTER,
+                   TINY_POSITIONS, adapter_for)
+from .coord import Coord
 from .loading import Loaded, wrap
 
-HIDDEN, INTER, HEADS, VOCAB, POSITIONS = 64, 256, 4, 300, 256
-
-
-def _config(model_type: str, layers: int):
-    import transformers as t
-
-    common = dict(vocab_size=VOCAB, tie_word_embeddings=False, bos_token_id=1, eos_token_id=2, pad_token_id=0)
-    llama_like = dict(
-        hidden_size=HIDDEN, intermediate_size=INTER, num_hidden_layers=layers,
-        num_attention_heads=HEADS, num_key_value_heads=HEADS, max_position_embeddings=POSITIONS, **common,
-    )
-    builders = {
-        "llama": lambda: t.LlamaConfig(**llama_like),
-        "mistral": lambda: t.MistralConfig(**llama_like),
-        "qwen2": lambda: t.Qwen2Config(**llama_like),
-        "qwen3": lambda: t.Qwen3Config(**llama_like, head_dim=HIDDEN // HEADS),
-        "phi3": lambda: t.Phi3Config(**llama_like),
-        "olmo": lambda: t.OlmoConfig(**llama_like),
-        "olmo2": lambda: t.Olmo2Config(**llama_like),
-        "gemma": lambda: t.GemmaConfig(**llama_like, head_dim=HIDDEN // HEADS),
-        "gemma2": lambda: t.Gemma2Config(**llama_like, head_dim=HIDDEN // HEADS),
-        "gemma3_text": lambda: t.Gemma3TextConfig(**llama_like, head_dim=HIDDEN // HEADS),
-        # The multimodal Gemma-3 (its text stack under model.language_model), with a tiny vision tower.
-        "gemma3": lambda: t.Gemma3Config(
-            text_config=dict(**llama_like, head_dim=HIDDEN // HEADS),
-            vision_config=dict(hidden_size=32, intermediate_size=64, num_hidden_layers=1,
-                               num_attention_heads=2, image_size=28, patch_size=14),
-            mm_tokens_per_image=4, **common),
-        "gpt2": lambda: t.GPT2Config(n_embd=HIDDEN, n_inner=INTER, n_layer=layers, n_head=HEADS,
-                                     n_positions=POSITIONS, **common),
-        "gpt_neox": lambda: t.GPTNeoXConfig(hidden_size=HIDDEN, intermediate_size=INTER,
-                                            num_hidden_layers=layers, num_attention_heads=HEADS,
-                                            max_position_embeddings=POSITIONS, **common),
-        "opt": lambda: t.OPTConfig(hidden_size=HIDDEN, ffn_dim=INTER, num_hidden_layers=layers,
-                                   num_attention_heads=HEADS, word_embed_proj_dim=HIDDEN,
-                                   max_position_embeddings=POSITIONS, **common),
-    }
-    moe = dict(llama_like, intermediate_size=MOE_INTER, num_experts_per_tok=2)
-    builders.update({
-        "mixtral": lambda: t.MixtralConfig(**moe, num_local_experts=EXPERTS),
-        "qwen2_moe": lambda: t.Qwen2MoeConfig(**moe, num_experts=EXPERTS, moe_intermediate_size=MOE_INTER,
-                                              shared_expert_intermediate_size=MOE_INTER),
-        "qwen3_moe": lambda: t.Qwen3MoeConfig(**moe, num_experts=EXPERTS, moe_intermediate_size=MOE_INTER,
-                                              head_dim=HIDDEN // HEADS),
-        "olmoe": lambda: t.OlmoeConfig(**moe, num_experts=EXPERTS),
-        # Multi-head latent attention, routed + shared experts, layer 0 dense (first_k_dense_replace).
-        "deepseek_v3": lambda: t.DeepseekV3Config(
-            **llama_like, moe_intermediate_size=MOE_INTER, n_routed_experts=EXPERTS, n_shared_experts=1,
-            num_experts_per_tok=2, n_group=2, topk_group=1, first_k_dense_replace=1, kv_lora_rank=16,
-            q_lora_rank=32, qk_rope_head_dim=8, qk_nope_head_dim=8, v_head_dim=16),
-    })
-    return builders[model_type]()
-
-
-EXPERTS, MOE_INTER = 4, 64  # tiny Mixture-of-Experts: 4 experts of 64 channels, 2 per token
-TINY_MOE_TYPES = ("mixtral", "qwen2_moe", "qwen3_moe", "olmoe", "deepseek_v3")
-TINY_TYPES = ("llama", "mistral", "qwen2", "qwen3", "phi3", "olmo", "olmo2", "gemma", "gemma2",
-              "gemma3_text", "gemma3", "gpt2", "gpt_neox", "opt")
+# Every architecture with an adapter record has a tiny model, built from the record's tiny config.
+HIDDEN, INTER, POSITIONS = TINY_HIDDEN, TINY_INTER, TINY_POSITIONS
+EXPERTS, MOE_INTER = TINY_EXPERTS, TINY_MOE_INTER  # tiny Mixture-of-Experts: 4 experts of 64 channels, 2 per token
+TINY_TYPES = tuple(ARCHITECTURES)
+TINY_MOE_TYPES = tuple(MOE_ARCHITECTURES)
 
 
 class ByteTokenizer:
@@ -102,7 +62,8 @@ def tiny_model(model_type: str = "llama", layers: int = 4, seed: int = 0) -> Loa
     from transformers import AutoModelForCausalLM
 
     torch.manual_seed(seed)
-    model = AutoModelForCausalLM.from_config(_config(model_type, layers), dtype=torch.float32)
+    config = adapter_for(model_type).tiny_config(layers)
+    model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
     model.eval()
     model.requires_grad_(False)
     return wrap(model, ByteTokenizer(), ref=f"tiny-{model_type}", source="in-process")
@@ -118,7 +79,6 @@ def plant_super_weight(loaded: Loaded, layer: int | None = None, row: int | None
     magnitude above every other output, a massive activation in residual channel `row`. Unset
     coordinates are drawn at random (seeded) in the first half of the layers. Returns the Coord.
     """
-    from .coord import Coord
     from .weights import weight_view_of
 
     g = torch.Generator().manual_seed(seed)
@@ -146,12 +106,11 @@ def plant_expert_super_weight(loaded: Loaded, layer: int, expert: int, row: int,
     there), the gate and up rows `col` of that expert become `fire` * h0 / |h0|^2 (both read
     `fire` at token 0, so x[col] = act(fire) * fire), and W[row, col] = `weight`. Returns the Coord.
     """
-    from .coord import Coord
-
     proj = loaded.layers[layer]
-    moe_block = loaded.model.get_submodule(proj.block).mlp
+    block = loaded.model.get_submodule(proj.block)
+    router = loaded.arch.router_of(block)
     seen = {}
-    handle = moe_block.gate.register_forward_pre_hook(lambda m, a: seen.setdefault("h", a[0].detach().clone()))
+    handle = router.register_forward_pre_hook(lambda m, a: seen.setdefault("h", a[0].detach().clone()))
     try:
         with torch.no_grad():
             loaded.model(input_ids=loaded.encode("plant"), use_cache=False)  # token 0: BOS whatever follows
@@ -161,8 +120,52 @@ def plant_expert_super_weight(loaded: Loaded, layer: int, expert: int, row: int,
     unit = h0 / h0.dot(h0)
     experts, inter = proj.module, proj.in_features
     with torch.no_grad():
-        moe_block.gate.weight[expert] += route * unit
+        router.weight[expert] += route * unit
         experts.gate_up_proj[expert, col] = fire * unit  # gate rows [0, inter), up rows [inter, 2 inter)
         experts.gate_up_proj[expert, inter + col] = fire * unit
         experts.down_proj[expert, row, col] = weight
     return Coord(layer, row, col, expert)
+
+
+@torch.no_grad()
+def teach_head(loaded: Loaded, text: str, *, sharpness: float = 20.0, ridge: float = 1e-3) -> None:
+    """Set the output head so the model predicts `text`'s next tokens from its last hidden states."""
+    model = loaded.model
+    ids = loaded.encode(text)
+    hidden = model(input_ids=ids, output_hidden_states=True, use_cache=False).hidden_states[-1][0].float()  # [T, d]
+    feats, targets = hidden[:-1], ids[0, 1:]
+    head = model.get_output_embeddings()
+    onehot = torch.zeros(feats.shape[0], head.weight.shape[0])
+    onehot[torch.arange(feats.shape[0]), targets] = 1.0
+    gram = feats.T @ feats + ridge * feats.pow(2).sum() / feats.shape[0] * torch.eye(feats.shape[1])
+    w = torch.linalg.solve(gram, feats.T @ (onehot - onehot.mean(0)))  # [d, V]
+    w = w * sharpness / (feats @ w).abs().max().clamp_min(1e-12)  # logits up to +-sharpness on `text`
+    head.weight.copy_(w.T.to(head.weight.dtype))
+    if getattr(head, "bias", None) is not None:
+        head.bias.zero_()
+
+
+@torch.no_grad()
+def plant_token_source(loaded: Loaded, token_id: int, *, layer: int = 0, row: int = 7, col: int = 11,
+                       dim: int = 0, weight: float = 50.0, gain: float = 30.0) -> Coord:
+    """A massive activation y[row] at every occurrence of `token_id`, and nowhere else (Llama-like).
+
+    Embedding dimension `dim` is zero for every token but `token_id`, and layer 0's attention does
+    not write it, so after the norm it is exactly 0 elsewhere; input channel `col` of `layer`'s
+    MLP reads only that dimension (gate and up), so x[col] = 0 elsewhere and W[row, col] =
+    `weight` turns it into a spike of y[row] on that token alone. Returns the Coord.
+    """
+    model = loaded.model
+    emb = model.get_input_embeddings().weight
+    emb[:, dim] = 0.0
+    emb[token_id, dim] = emb[token_id].abs().max() * 8
+    blocks = loaded.arch.blocks(model)
+    for i in range(layer + 1):  # no attention or MLP up to `layer` writes the dimension
+        loaded.arch.attention_of(blocks[i][1]).o_proj.weight[dim] = 0.0
+        loaded.layers[i].weight_view()[dim] = 0.0
+    parts = loaded.arch.mlp_parts(blocks[layer][1])
+    for w in (parts.gate.weight, parts.up.weight):
+        w[col] = 0.0
+        w[col, dim] = gain
+    loaded.layers[layer].weight_view()[row, col] = weight
+    return Coord(layer, row, col)

@@ -1,17 +1,17 @@
 """The measurements behind the docs' tables, on the embedded model, with the app's own settings.
 
 Same text, token count and prompts as the app (`explorer.computed`), but through sw_core directly
-(no Streamlit cache), so `python -m explorer.numbers --measure` reproduces what the pages show.
+(no Streamlit cache), so `python -m bench.numbers --measure` reproduces what the pages show.
 """
 
 from __future__ import annotations
 
 from dataclasses import replace
 
-from .computed import DETECTION_PROMPTS, PPL_TEXT, PPL_TOKENS
-from .generation import GEN_TOKENS
-from .quant_controls import LESSON
-from .urlcodec import decode_setting
+from explorer.computed import DETECTION_PROMPTS, PPL_TEXT, PPL_TOKENS
+from explorer.generation import GEN_TOKENS
+from explorer.quant_controls import LESSON
+from explorer.urlcodec import decode_setting
 
 GEN_PROMPT = "The capital of France is"
 
