@@ -28,6 +28,8 @@ LIBRARY_LAYERS = [
      "sw_core.catalog", "sw_core.screening", "sw_core.stability", "sw_core.quant", "sw_core.mechanism"},
     # data in, figure out
     {"sw_core.figures"},
+    # every analysis gathered into one document
+    {"sw_core.report"},
     # the command line, and the tests' tiny models (imported by no library module: see below)
     {"sw_core.cli", "sw_core.__main__", "sw_core.testing"},
 ]
