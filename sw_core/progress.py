@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import threading
+from weakref import WeakSet
 from contextlib import contextmanager
 from typing import Callable
 
@@ -40,6 +41,8 @@ def forwarding_tqdm(progress: Progress, step: str, only: tuple[str, ...] = ()):
     byte bar and a file-count bar; the bytes are the useful one)."""
 
     class Forwarding(_tqdm):
+        _instances = WeakSet()  # its own registry: a visible bar must not make room for it on screen
+
         def __init__(self, *args, **kwargs):
             kwargs.update(file=io.StringIO(), mininterval=0.2, leave=False, disable=False)
             kwargs.pop("name", None)
