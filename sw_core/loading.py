@@ -389,7 +389,7 @@ def _load_local(path: Path, req: _Request):
     _check_weights(path, req.allow_pickle, str(path))
     config = AutoConfig.from_pretrained(path, trust_remote_code=req.kwargs["trust_remote_code"])
     _check_config(config, str(path))
-    model, tokenizer = _from_checkpoint(path, config, req)
+    model, tokenizer, _ = _from_checkpoint(path, config, req)
     return model, tokenizer, str(path), False
 
 
@@ -406,8 +406,9 @@ def _check_weights(path: Path, allow_pickle: bool, ref: str) -> None:
 
 
 def _from_checkpoint(path: Path, config, req: _Request, cache_source: dict | None = None):
-    """A Hugging Face checkpoint folder, after its memory plan. cache_source (a hub checkpoint's
-    identity): a load in another dtype than the stored one is converted once, then read from the cache."""
+    """A Hugging Face checkpoint folder, after its memory plan: (model, tokenizer, from_cache).
+    cache_source (a hub checkpoint's identity): a load in another dtype than the stored one is
+    converted once, then read from the cache."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from . import conversion_cache, memory_plan
@@ -421,7 +422,7 @@ def _from_checkpoint(path: Path, config, req: _Request, cache_source: dict | Non
         cached = conversion_cache.lookup(cache_source, dtype)
         if cached is not None:
             model, tokenizer = _from_folder(cached, req, dtype)
-            return model, tokenizer
+            return model, tokenizer, True
     with _capturing(req, "load"):
         model = AutoModelForCausalLM.from_pretrained(path, use_safetensors=has_safetensors or not req.allow_pickle,
                                                      **req.from_pretrained_kwargs(dtype))
@@ -430,7 +431,7 @@ def _from_checkpoint(path: Path, config, req: _Request, cache_source: dict | Non
         with _capturing(req, "cache") as report:
             conversion_cache.write(model, tokenizer, conversion_cache.entry_dir(cache_source, dtype),
                                    {"source": cache_source, "dtype": str(dtype).replace("torch.", "")}, report)
-    return model, tokenizer
+    return model, tokenizer, False
 
 
 def _as_dtype(value) -> torch.dtype | None:
@@ -550,5 +551,5 @@ def _load_hub(ref: str, req: _Request):
     req.decide(count_config(config))  # before any weights are downloaded: refuse early
     folder = hub.download(ref, allow_pickle=req.allow_pickle, offline=bool(offline), progress=req.progress)
     _check_weights(folder, req.allow_pickle, ref)
-    model, tokenizer = _from_checkpoint(folder, config, req, conversion_cache.hub_source(ref, folder.name))
-    return model, tokenizer, ref, False
+    model, tokenizer, from_cache = _from_checkpoint(folder, config, req, conversion_cache.hub_source(ref, folder.name))
+    return model, tokenizer, ref, from_cache
