@@ -165,7 +165,12 @@ def check(shape_name: str, keep: str | None = None, memory_budget: float | None 
     work = Path(keep) if keep else Path(tempfile.mkdtemp(prefix="sw-scale-check-"))
     try:
         start = time.perf_counter()
-        written = write_model(shape, work / "model", say=say)
+        built = work / "built.json"  # a kept folder from an earlier run is reused
+        if built.is_file() and (work / "model" / "config.json").is_file():
+            written = json.loads(built.read_text())
+        else:
+            written = write_model(shape, work / "model", say=say)
+            built.write_text(json.dumps(written))
         build_s = time.perf_counter() - start
         say(f"written: {written['weights_bytes'] / 1e9:.2f} GB in {build_s:.0f} s; running detect")
         detect = run_detect(work / "model", work / "detection.json", memory_budget)
@@ -188,7 +193,8 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.scale_check", description=__doc__.splitlines()[0])
     p.add_argument("--shape", choices=sorted(SHAPES), default="llama-7b")
     p.add_argument("--memory-budget", type=float, default=None, help="GB the detect process may plan for (forces offload)")
-    p.add_argument("--keep", metavar="DIR", help="build in DIR and keep it (default: a temporary folder, removed)")
+    p.add_argument("--keep", metavar="DIR",
+                   help="build in DIR and keep it; a model already built there is reused (default: a temporary folder, removed)")
     p.add_argument("--json", metavar="FILE", help="write the figures as JSON")
     args = p.parse_args(argv)
     say = lambda m: print(f"[scale-check] {m}", file=sys.stderr, flush=True)  # noqa: E731
