@@ -25,7 +25,7 @@ import torch
 
 from .errors import BadInput
 
-GB = 1024 ** 3
+GB = 10 ** 9  # decimal, as disk and RAM sizes are quoted
 # Working memory next to the weights: the interpreter, torch and the tokenizer (~0.5 GB), plus
 # activations and one layer's transient copies while loading (a tenth of the weights covers a
 # scan and a 128-token perplexity pass at the sizes this tool loads).

@@ -34,7 +34,7 @@ def load_from_args(args):
             device_map=args.device_map,
             trust_remote_code=args.trust_remote_code,
             allow_pickle=args.allow_pickle,
-            memory_budget=None if budget is None else int(budget * 1024 ** 3),
+            memory_budget=None if budget is None else int(budget * 1e9),
             progress=bars,
         )
     if loaded.plan is not None:
