@@ -2,79 +2,20 @@
 $SW_CACHE (keyed by the file's identity and the dtype, written atomically with a manifest) and
 read from there afterwards; `python -m sw_core cache list|clear` shows and removes it.
 
-The GGUF files are written here with the `gguf` package: a 2-layer Llama with a byte-level
-tokenizer, its down projections in Q8_0 (so they are really dequantized).
+The GGUF files are written here with the `gguf` package (`bench.gguf_check.write_gguf`): a
+2-layer Llama with a byte-level tokenizer, its weights in Q8_0 (so they are really dequantized).
 """
 
 import os
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 
+from bench.gguf_check import write_gguf
 from sw_core import conversion_cache
 from sw_core.__main__ import main
 from sw_core.loading import load
-
-HIDDEN, INTER, LAYERS, HEADS = 64, 128, 2, 4
-
-
-def write_gguf(path: Path, seed: int = 0) -> dict:
-    """A tiny Llama GGUF; returns the dequantized down projections ([out, in] each), the reference."""
-    import gguf
-    from gguf import GGMLQuantizationType
-    from tokenizers.pre_tokenizers import ByteLevel
-
-    # A byte-level BPE with no merges: every byte is a token (a real vocabulary makes every GGUF
-    # read parse ~100k strings, seconds each time).
-    tokens = ["<pad>", "<s>", "</s>"] + ByteLevel.alphabet()
-    vocab = len(tokens)
-    rng = np.random.default_rng(seed)
-    w = gguf.GGUFWriter(str(path), "llama")
-    w.add_block_count(LAYERS)
-    w.add_context_length(256)
-    w.add_embedding_length(HIDDEN)
-    w.add_feed_forward_length(INTER)
-    w.add_head_count(HEADS)
-    w.add_head_count_kv(HEADS)
-    w.add_rope_freq_base(10000.0)
-    w.add_layer_norm_rms_eps(1e-5)
-    w.add_vocab_size(vocab)
-    w.add_rope_dimension_count(HIDDEN // HEADS)
-    w.add_tokenizer_model("gpt2")
-    w.add_tokenizer_pre("default")
-    w.add_token_list(tokens)
-    w.add_token_types([3, 3, 3] + [1] * (vocab - 3))
-    w.add_token_scores([0.0] * vocab)
-    w.add_token_merges([])
-    w.add_bos_token_id(1)
-    w.add_eos_token_id(2)
-    w.add_add_bos_token(False)
-
-    def normal(*shape):
-        return (rng.standard_normal(shape) * 0.05).astype(np.float32)
-
-    w.add_tensor("token_embd.weight", normal(vocab, HIDDEN).astype(np.float16))
-    w.add_tensor("output_norm.weight", np.ones(HIDDEN, dtype=np.float32))
-    w.add_tensor("output.weight", normal(vocab, HIDDEN).astype(np.float16))
-    down = {}
-    for i in range(LAYERS):
-        for name, shape in (("attn_q", (HIDDEN, HIDDEN)), ("attn_k", (HIDDEN, HIDDEN)), ("attn_v", (HIDDEN, HIDDEN)),
-                            ("attn_output", (HIDDEN, HIDDEN)), ("ffn_gate", (INTER, HIDDEN)), ("ffn_up", (INTER, HIDDEN))):
-            w.add_tensor(f"blk.{i}.{name}.weight", normal(*shape))
-        q = gguf.quants.quantize(normal(HIDDEN, INTER), GGMLQuantizationType.Q8_0)
-        w.add_tensor(f"blk.{i}.ffn_down.weight", q, raw_dtype=GGMLQuantizationType.Q8_0)
-        down[f"model.layers.{i}.mlp.down_proj.weight"] = torch.from_numpy(
-            gguf.quants.dequantize(q, GGMLQuantizationType.Q8_0).reshape(HIDDEN, INTER).copy())
-        for name in ("attn_norm", "ffn_norm"):
-            w.add_tensor(f"blk.{i}.{name}.weight", np.ones(HIDDEN, dtype=np.float32))
-    w.write_header_to_file()
-    w.write_kv_data_to_file()
-    w.write_tensors_to_file()
-    w.close()
-    return down
-
 
 @pytest.fixture
 def cache(tmp_path, monkeypatch):
