@@ -136,6 +136,7 @@ def main(argv=None) -> int:
         start = time.perf_counter()
         write_gguf(gguf_file, args.shape)
         say(f"wrote {gguf_file.stat().st_size / 1e9:.2f} GB in {time.perf_counter() - start:.0f} s")
+    size = gguf_file.stat().st_size
     env = {**os.environ, "PYTHONPATH": str(ROOT), "SW_CACHE": str(work / "cache")}  # an empty cache
     runs = []
     try:
@@ -146,7 +147,7 @@ def main(argv=None) -> int:
                 f"CPU {r['cpu_s']:.0f} s, peak RSS {r['peak_rss_bytes'] / 1e9:.2f} GB, {r['rows']} rows")
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    result = {"gguf_bytes": gguf_file.stat().st_size, "shape": None if args.gguf else args.shape, "runs": runs}
+    result = {"gguf_bytes": size, "shape": None if args.gguf else args.shape, "runs": runs}
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=1))
     print(runs[-1]["stdout"])
