@@ -15,6 +15,7 @@ from .errors import ModelLoadError
 # What a causal LM needs: config, weights, tokenizer. Pickled weights only when the caller allows them.
 PATTERNS = ["*.json", "*.safetensors", "*.model", "*.tiktoken", "*.txt", "tokenizer*"]
 PICKLES = ["*.bin"]
+IGNORED = ["consolidated*"]  # a second copy of the weights in another layout (Mistral repos): never loaded
 
 
 def download(ref: str, *, allow_pickle: bool, offline: bool, progress=None) -> Path:
@@ -27,7 +28,7 @@ def download(ref: str, *, allow_pickle: bool, offline: bool, progress=None) -> P
     bars = forwarding_tqdm(progress or (lambda *_: None), "download", only=("Reconstructing",))
     try:
         folder = snapshot_download(ref, allow_patterns=PATTERNS + (PICKLES if allow_pickle else []),
-                                   local_files_only=offline, tqdm_class=bars)
+                                   ignore_patterns=IGNORED, local_files_only=offline, tqdm_class=bars)
     except ModelLoadError:
         raise
     except Exception as e:  # the hub client raises its own, httpx's and OSError: all say "not loaded"

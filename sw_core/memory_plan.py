@@ -122,10 +122,21 @@ def free_disk(folder: Path) -> int:
 
 # --- what the model needs ------------------------------------------------------------------------
 
+def weight_files(folder: Path) -> list[Path]:
+    """The safetensors files transformers would load: those of the index when there is one (a
+    repo may also hold a consolidated copy of the same weights), else model.safetensors, else all."""
+    folder = Path(folder)
+    index = folder / "model.safetensors.index.json"
+    if index.is_file():
+        return [folder / name for name in sorted(set(json.loads(index.read_text())["weight_map"].values()))]
+    single = folder / "model.safetensors"
+    return [single] if single.is_file() else sorted(folder.glob("*.safetensors"))
+
+
 def count_safetensors(folder: Path) -> int:
-    """Parameters in a folder's *.safetensors, read from their headers only."""
+    """Parameters in a folder's safetensors weights, read from their headers only."""
     total = 0
-    for path in sorted(Path(folder).glob("*.safetensors")):
+    for path in weight_files(folder):
         with open(path, "rb") as f:
             (length,) = struct.unpack("<Q", f.read(8))
             header = json.loads(f.read(length))

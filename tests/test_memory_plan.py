@@ -124,3 +124,16 @@ def test_a_model_too_big_is_refused_before_loading(planted, monkeypatch):
     monkeypatch.setattr(AutoModelForCausalLM, "from_pretrained", never)
     with pytest.raises(BadInput, match=r"does not fit: .* and 0.0 GB is available"):
         load(str(folder), device="cpu", memory_budget=1024)
+
+
+def test_a_consolidated_copy_of_the_weights_is_not_counted_twice(planted, tmp_path):
+    """Some repos hold the sharded weights and a consolidated copy: transformers loads the shards."""
+    import shutil
+
+    folder, model = planted
+    copy = tmp_path / "repo"
+    shutil.copytree(folder, copy)
+    model.save_pretrained(copy, max_shard_size="200KB")  # shards + index
+    shutil.copy(folder / "model.safetensors", copy / "consolidated.safetensors")
+    assert len(list(copy.glob("*.safetensors"))) > 3
+    assert mp.count_safetensors(copy) == sum(p.numel() for p in model.parameters())
