@@ -178,7 +178,7 @@ def check(shape_name: str, keep: str | None = None, memory_budget: float | None 
         coords = sorted([w["layer"], w["row"], w["col"]]
                         for w in found["super_weights"] + found["activation_sources"])
         at = shape.plant
-        return {"shape": shape.name, "parameters": written["parameters"], "weights_bytes": written["weights_bytes"],
+        return {"shape": shape.name, "work": str(work), "parameters": written["parameters"], "weights_bytes": written["weights_bytes"],
                 "build_s": build_s, "build_peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
                 "detect": detect, "found": coords, "plant": [at.layer, at.row, at.col],
                 "exact": coords == [[at.layer, at.row, at.col]],
@@ -199,8 +199,9 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     say = lambda m: print(f"[scale-check] {m}", file=sys.stderr, flush=True)  # noqa: E731
     result = check(args.shape, args.keep, args.memory_budget, say)
-    if args.json:
-        Path(args.json).write_text(json.dumps({k: v for k, v in result.items()}, indent=1, default=str))
+    if args.json:  # the build folder is a machine's temporary path: written as WORK
+        text = json.dumps(result, indent=1, default=str).replace(result.pop("work"), "WORK")
+        Path(args.json).write_text(text)
     d = result["detect"]
     print(d["stdout"])
     print(f"{result['shape']}: {result['parameters'] / 1e9:.2f}B parameters, {result['weights_bytes'] / 1e9:.1f} GB bf16; "
