@@ -15,7 +15,6 @@ machine has (available RAM, the cgroup limit of a container, free GPU memory). T
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import struct
 from dataclasses import dataclass, field

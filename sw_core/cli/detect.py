@@ -6,7 +6,7 @@ from ..detect import (DEFAULT_FAR, DEFAULT_MAX_ITERATIONS, DEFAULT_RELATIVE, DEF
                       find_super_weights)
 from ..verify import DEFAULT_MIN_IMPACT, DEFAULT_TOKENS
 from ..grouping import grouped_rows
-from .common import Bars, add_model_args, load_from_args, progress, table, write_json
+from .common import Bars, add_model_args, load_from_args, table, write_json
 
 
 def add_arguments(p) -> None:
