@@ -15,6 +15,7 @@ import torch
 from bench.gguf_check import write_gguf
 from sw_core import conversion_cache
 from sw_core.__main__ import main
+from sw_core.errors import BadInput
 from sw_core.loading import load
 
 @pytest.fixture
@@ -125,3 +126,22 @@ def test_cache_list_and_clear(gguf_file, cache, capsys):
     assert main(["cache", "clear"]) == 0
     assert not cache.exists()
     assert main(["cache", "list"]) == 0 and "0 entries" in capsys.readouterr().out
+
+
+def test_a_cached_gguf_too_big_for_memory_loads_with_disk_offload(gguf_file, cache):
+    """Once converted, a GGUF is a safetensors folder: under a small budget it is offloaded, not refused."""
+    from sw_core import memory_plan
+
+    path, _ = gguf_file
+    whole = load(str(path), device="cpu", dtype="float32")  # converts and caches
+    (entry,) = _entries(cache)
+    weights = memory_plan.count_safetensors(entry) * 4
+    budget = memory_plan.working_bytes(weights) + weights // 2
+    capped = load(str(path), device="cpu", dtype="float32", memory_budget=budget)
+    assert capped.from_cache and capped.plan.offload and "disk" in set(capped.model.hf_device_map.values())
+    ids = whole.encode("The capital of France is Paris.")
+    with torch.no_grad():
+        torch.testing.assert_close(capped.model(input_ids=ids).logits, whole.model(input_ids=ids).logits)
+    conversion_cache.clear()  # not converted yet: it must be dequantized whole, which does not fit
+    with pytest.raises(BadInput, match="dequantized whole in memory"):
+        load(str(path), device="cpu", dtype="float32", memory_budget=budget)
