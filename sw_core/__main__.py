@@ -18,6 +18,7 @@ COMMANDS = {
     "explain": ("sw_core.cli.explain", "how a super weight works: pathway, persistence, attention, vocabulary"),
     "screen": ("sw_core.cli.screen", "rank candidate weights by measured perplexity impact"),
     "report": ("sw_core.cli.report", "the paper's analysis of one model: report.html + report.json"),
+    "cache": ("sw_core.cli.cache", "list or clear the converted models cached in $SW_CACHE"),
 }
 
 

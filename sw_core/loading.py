@@ -37,6 +37,7 @@ class Loaded:
     load_seconds: float
     source: str  # what was actually read: a folder, a .gguf file or a hub id
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
+    plan: object = field(default=None, repr=False)  # the memory plan it was loaded by (sw_core.memory_plan)
 
     @property
     def arch(self) -> ArchAdapter:
@@ -134,35 +135,105 @@ def load(
     trust_remote_code: bool = False,
     allow_pickle: bool = False,
     quantization_config=None,
+    memory_budget: int | None = None,
+    progress=None,
 ) -> Loaded:
-    """Load `ref` and return a `Loaded`. `device_map="auto"` spreads a large model over devices."""
+    """Load `ref` and return a `Loaded`. `device_map="auto"` spreads a large model over devices.
+
+    Before any weights are read, a memory plan (`sw_core.memory_plan`) checks that the model fits
+    the device: `dtype="auto"` on a CPU falls back to bfloat16, then to disk offload, and a model
+    that fits nowhere is refused with the numbers (BadInput). memory_budget: the bytes the load may
+    use instead of what the machine has available now. A GGUF, or a hub checkpoint cast to another
+    dtype, is converted once and read from `$SW_CACHE` afterwards (`sw_core.conversion_cache`).
+    progress(step, done, total): see `sw_core.progress` (steps "download", "convert", "load", "cache").
+    """
     if not isinstance(ref, str) or not ref.strip():
         raise BadInput("No model given: use 'embedded', a local folder, a .gguf file or a hub id.")
     ref = ref.strip()
     start = time.perf_counter()
     dev = resolve_device(device) if device_map is None else None
-    torch_dtype = resolve_dtype(dtype, dev or ("cuda" if torch.cuda.is_available() else "cpu"))
-    kwargs = dict(dtype=torch_dtype, trust_remote_code=trust_remote_code)
-    if device_map is not None:
-        kwargs["device_map"] = device_map
-    if quantization_config is not None:
-        kwargs["quantization_config"] = quantization_config
-
-    from_cache = False
+    request = _Request(ref, dev or ("cuda" if torch.cuda.is_available() else "cpu"), dtype,
+                       dict(trust_remote_code=trust_remote_code), device_map, quantization_config,
+                       allow_pickle, memory_budget, progress)
     if ref == EMBEDDED:
-        model, tokenizer, source, from_cache = _load_embedded(kwargs)
+        model, tokenizer, source, from_cache = _load_embedded(request)
     elif _looks_local(ref):
-        model, tokenizer, source = _load_local(Path(ref).expanduser(), kwargs, allow_pickle)
+        model, tokenizer, source, from_cache = _load_local(Path(ref).expanduser(), request)
     else:
-        model, tokenizer, source = _load_hub(ref, kwargs, allow_pickle)
+        model, tokenizer, source, from_cache = _load_hub(ref, request)
 
-    if dev is not None and quantization_config is None:
+    if dev is not None and quantization_config is None and request.plan_offload is False:
         model.to(dev)
     model.eval()
     model.requires_grad_(False)
     if tokenizer.pad_token_id is None and tokenizer.eos_token_id is not None:
         tokenizer.pad_token = tokenizer.eos_token
-    return wrap(model, tokenizer, ref=ref, source=source, from_cache=from_cache, start=start)
+    loaded = wrap(model, tokenizer, ref=ref, source=source, from_cache=from_cache, start=start)
+    loaded.plan = request.plan
+    return loaded
+
+
+@dataclass
+class _Request:
+    """What the caller asked for, and the memory plan made for it once the model's size is known."""
+
+    ref: str
+    device: str
+    dtype: object  # "auto", a name or a torch.dtype
+    kwargs: dict
+    device_map: object
+    quantization_config: object
+    allow_pickle: bool
+    memory_budget: int | None
+    progress: object
+    plan: object = None
+
+    @property
+    def plan_offload(self) -> bool:
+        return bool(self.plan is not None and self.plan.offload)
+
+    @property
+    def planned(self) -> bool:
+        # An explicit device map or quantization is the caller's own plan.
+        return self.device_map is None and self.quantization_config is None
+
+    def decide(self, parameters: int, extra_bytes: int = 0, can_offload: bool = True) -> torch.dtype:
+        """Make the memory plan (or refuse); returns the dtype to load in."""
+        from .memory_plan import make_plan
+
+        if not self.planned:
+            return resolve_dtype(self.dtype, self.device)
+        self.plan = make_plan(parameters, self.device, self.dtype, available=self.memory_budget,
+                              extra_bytes=extra_bytes, allow_offload=can_offload)
+        return self.plan.dtype
+
+    def from_pretrained_kwargs(self, dtype: torch.dtype) -> dict:
+        kw = dict(self.kwargs, dtype=dtype)
+        if self.device_map is not None:
+            kw["device_map"] = self.device_map
+        if self.quantization_config is not None:
+            kw["quantization_config"] = self.quantization_config
+        if self.plan_offload:
+            kw.update(device_map="auto", max_memory=self.plan.max_memory, offload_folder=_offload_folder())
+        return kw
+
+    @property
+    def may_cache(self) -> bool:
+        """A converted model is cached only when it is whole in memory, as a plain float model."""
+        return self.planned and not self.plan_offload
+
+
+def _offload_folder() -> str:
+    """A fresh folder for accelerate's offloaded weights, removed when the process ends."""
+    import atexit
+    import shutil
+    import tempfile
+
+    root = embedded.cache_root()
+    root.mkdir(parents=True, exist_ok=True)
+    folder = tempfile.mkdtemp(prefix=".offload-", dir=root)
+    atexit.register(shutil.rmtree, folder, True)
+    return folder
 
 
 def wrap(model: nn.Module, tokenizer, *, ref: str, source: str, from_cache: bool = False,
@@ -205,27 +276,76 @@ def _auto_classes():
     return AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
 
-def _load_embedded(kwargs):
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+def _load_embedded(req: _Request):
+    from . import memory_plan
 
     folder = embedded.cache_dir()
     if embedded.cache_is_valid(folder):
-        model = AutoModelForCausalLM.from_pretrained(folder, use_safetensors=True, **kwargs)
-        return model, AutoTokenizer.from_pretrained(folder), str(folder), True
+        dtype = req.decide(memory_plan.count_safetensors(folder))
+        model, tokenizer = _from_folder(folder, req, dtype)
+        return model, tokenizer, str(folder), True
     gguf = embedded.gguf_path()
-    model, tokenizer = _from_gguf(gguf, {**kwargs, "dtype": torch.float32})
-    embedded.write_cache(model, tokenizer, folder)
-    if kwargs["dtype"] != torch.float32:
-        model.to(kwargs["dtype"])
+    dtype = req.decide(memory_plan.count_gguf(gguf), extra_bytes=gguf.stat().st_size)
+    model, tokenizer = _from_gguf(gguf, req, torch.float32)
+    with _capturing(req, "cache") as report:
+        embedded.write_cache(model, tokenizer, folder, progress=report)
+    if dtype != torch.float32:
+        model.to(dtype)
     return model, tokenizer, str(gguf), False
 
 
-def _from_gguf(path: Path, kwargs):
+def _capturing(req: _Request, step: str):
+    """The transformers progress bars of this step go to the caller's progress; yields a
+    (done, total) callback for our own counts."""
+    from contextlib import contextmanager
+
+    from .progress import captured, steps
+
+    @contextmanager
+    def inner():
+        with captured(req.progress, step):
+            yield steps(req.progress, step)
+
+    return inner()
+
+
+def _from_folder(folder: Path, req: _Request, dtype: torch.dtype, tokenizer_from: Path | None = None):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    kwargs = {k: v for k, v in kwargs.items() if k != "trust_remote_code"}
+    with _capturing(req, "load"):
+        model = AutoModelForCausalLM.from_pretrained(folder, use_safetensors=True, **req.from_pretrained_kwargs(dtype))
+    return model, AutoTokenizer.from_pretrained(tokenizer_from or folder)
+
+
+def _load_gguf(path: Path, req: _Request):
+    """A GGUF file: from the conversion cache when it was converted before, else dequantized and cached."""
+    from . import conversion_cache, memory_plan
+
+    source = conversion_cache.file_source(path)
+    parameters = memory_plan.count_gguf(path)
+    # The dtype first (the cache is per dtype): planned as if the cached safetensors were read.
+    dtype = req.decide(parameters)
+    cached = conversion_cache.lookup(source, dtype) if req.planned else None
+    if cached is not None:
+        model, tokenizer = _from_folder(cached, req, dtype)
+        return model, tokenizer, str(path), True
+    if req.planned:  # converting reads the whole file and dequantizes in memory: no offload
+        dtype = req.decide(parameters, extra_bytes=path.stat().st_size, can_offload=False)
+    model, tokenizer = _from_gguf(path, req, dtype)
+    if req.may_cache:
+        with _capturing(req, "cache") as report:
+            conversion_cache.write(model, tokenizer, conversion_cache.entry_dir(source, dtype),
+                                   {"source": source, "dtype": str(dtype).replace("torch.", "")}, report)
+    return model, tokenizer, str(path), False
+
+
+def _from_gguf(path: Path, req: _Request, dtype: torch.dtype):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    kwargs = {k: v for k, v in req.from_pretrained_kwargs(dtype).items() if k != "trust_remote_code"}
     try:
-        model = AutoModelForCausalLM.from_pretrained(path.parent, gguf_file=path.name, **kwargs)
+        with _capturing(req, "convert"):
+            model = AutoModelForCausalLM.from_pretrained(path.parent, gguf_file=path.name, **kwargs)
         tokenizer = AutoTokenizer.from_pretrained(path.parent, gguf_file=path.name)
     except (ValueError, OSError, KeyError) as e:
         raise ModelLoadError(f"Could not read the GGUF file {path}: {e}") from e
@@ -251,7 +371,7 @@ def _check_config(config, ref: str) -> None:
     adapter_for(config.model_type)  # raises UnsupportedArchitecture with the list
 
 
-def _load_local(path: Path, kwargs, allow_pickle: bool):
+def _load_local(path: Path, req: _Request):
     if not path.exists():
         raise ModelLoadError(
             f"Local model path '{path}' does not exist. Give an existing folder (with config.json "
@@ -262,24 +382,62 @@ def _load_local(path: Path, kwargs, allow_pickle: bool):
             raise ModelLoadError(
                 f"'{path}' is a file but not a .gguf: give a GGUF file or a model folder."
             )
-        model, tokenizer = _from_gguf(path, kwargs)
-        return model, tokenizer, str(path)
-    AutoConfig, AutoModelForCausalLM, AutoTokenizer = _auto_classes()
+        return _load_gguf(path, req)
+    AutoConfig, _, _ = _auto_classes()
     if not (path / "config.json").is_file():
         raise ModelLoadError(f"'{path}' has no config.json: it is not a Hugging Face model folder.")
-    has_safetensors = any(path.glob("*.safetensors"))
-    if not has_safetensors and not allow_pickle:
-        pickles = sorted(p.name for p in path.iterdir() if p.suffix in (".bin", ".pt", ".pth", ".ckpt"))
-        raise ModelLoadError(
-            f"'{path}' holds no .safetensors weights"
-            + (f", only pickled ones ({', '.join(pickles[:3])})" if pickles else "")
-            + ". Pickle files can run arbitrary code when loaded: convert them to safetensors, "
-            "or pass allow_pickle=True (CLI: --allow-pickle) if you trust their source."
-        )
-    config = AutoConfig.from_pretrained(path, trust_remote_code=kwargs["trust_remote_code"])
+    _check_weights(path, req.allow_pickle, str(path))
+    config = AutoConfig.from_pretrained(path, trust_remote_code=req.kwargs["trust_remote_code"])
     _check_config(config, str(path))
-    model = AutoModelForCausalLM.from_pretrained(path, use_safetensors=not allow_pickle or has_safetensors, **kwargs)
-    return model, AutoTokenizer.from_pretrained(path), str(path)
+    model, tokenizer, _ = _from_checkpoint(path, config, req)
+    return model, tokenizer, str(path), False
+
+
+def _check_weights(path: Path, allow_pickle: bool, ref: str) -> None:
+    if any(path.glob("*.safetensors")) or allow_pickle:
+        return
+    pickles = sorted(p.name for p in path.iterdir() if p.suffix in (".bin", ".pt", ".pth", ".ckpt"))
+    raise ModelLoadError(
+        f"'{ref}' holds no .safetensors weights"
+        + (f", only pickled ones ({', '.join(pickles[:3])})" if pickles else "")
+        + ". Pickle files can run arbitrary code when loaded: convert them to safetensors, "
+        "or pass allow_pickle=True (CLI: --allow-pickle) if you trust their source."
+    )
+
+
+def _from_checkpoint(path: Path, config, req: _Request, cache_source: dict | None = None):
+    """A Hugging Face checkpoint folder, after its memory plan: (model, tokenizer, from_cache).
+    cache_source (a hub checkpoint's identity): a load in another dtype than the stored one is
+    converted once, then read from the cache."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from . import conversion_cache, memory_plan
+
+    has_safetensors = any(path.glob("*.safetensors"))
+    parameters = memory_plan.count_safetensors(path) if has_safetensors else memory_plan.count_config(config)
+    dtype = req.decide(parameters)
+    stored = getattr(config, "dtype", None) or getattr(config, "torch_dtype", None)
+    convert = cache_source is not None and req.planned and stored is not None and _as_dtype(stored) != dtype
+    if convert:
+        cached = conversion_cache.lookup(cache_source, dtype)
+        if cached is not None:
+            model, tokenizer = _from_folder(cached, req, dtype)
+            return model, tokenizer, True
+    with _capturing(req, "load"):
+        model = AutoModelForCausalLM.from_pretrained(path, use_safetensors=has_safetensors or not req.allow_pickle,
+                                                     **req.from_pretrained_kwargs(dtype))
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    if convert and req.may_cache:
+        with _capturing(req, "cache") as report:
+            conversion_cache.write(model, tokenizer, conversion_cache.entry_dir(cache_source, dtype),
+                                   {"source": cache_source, "dtype": str(dtype).replace("torch.", "")}, report)
+    return model, tokenizer, False
+
+
+def _as_dtype(value) -> torch.dtype | None:
+    if isinstance(value, torch.dtype):
+        return value
+    return getattr(torch, str(value).replace("torch.", ""), None)
 
 
 _HUB_URL = ("https://huggingface.co/", "http://huggingface.co/", "huggingface.co/", "hf.co/")
@@ -373,30 +531,25 @@ def _reachable(host: str, port: int) -> bool:
     return result["ok"]
 
 
-def _load_hub(ref: str, kwargs, allow_pickle: bool):
+def _load_hub(ref: str, req: _Request):
+    from . import conversion_cache, hub
+
     check_hub_id(ref)
-    AutoConfig, AutoModelForCausalLM, AutoTokenizer = _auto_classes()
+    AutoConfig, _, _ = _auto_classes()
     offline = hub_offline_reason()
     # Offline: read the local cache only, so a missing model fails at once instead of after retries.
     local = {"local_files_only": True} if offline else {}
     try:
-        config = AutoConfig.from_pretrained(ref, trust_remote_code=kwargs["trust_remote_code"], **local)
-        _check_config(config, ref)
-        model = AutoModelForCausalLM.from_pretrained(ref, use_safetensors=not allow_pickle or None, **kwargs, **local)
-        tokenizer = AutoTokenizer.from_pretrained(ref, **local)
+        config = AutoConfig.from_pretrained(ref, trust_remote_code=req.kwargs["trust_remote_code"], **local)
     except OSError as e:
         if isinstance(e, ModelLoadError):
             raise
-        hf_home = os.environ.get("HF_HOME", "~/.cache/huggingface")
-        if offline:
-            raise ModelLoadError(
-                f"Offline ({offline}): the hub model '{ref}' is not in the local cache ({hf_home}), and "
-                "the Hugging Face hub cannot be reached to download it. Use 'embedded', which works "
-                "offline, or connect once to download the model."
-            ) from e
-        raise ModelLoadError(
-            f"Could not load the hub model '{ref}': it is not in the local cache ({hf_home}) and "
-            f"the Hugging Face hub did not provide it, or the id does not exist. Check the id, or use "
-            f"'embedded', which works offline. Detail: {str(e).splitlines()[0] if str(e) else type(e).__name__}"
-        ) from e
-    return model, tokenizer, ref
+        raise hub.load_error(ref, e, offline) from e
+    _check_config(config, ref)
+    from .memory_plan import count_config
+
+    req.decide(count_config(config))  # before any weights are downloaded: refuse early
+    folder = hub.download(ref, allow_pickle=req.allow_pickle, offline=bool(offline), progress=req.progress)
+    _check_weights(folder, req.allow_pickle, ref)
+    model, tokenizer, from_cache = _from_checkpoint(folder, config, req, conversion_cache.hub_source(ref, folder.name))
+    return model, tokenizer, ref, from_cache

@@ -50,11 +50,12 @@ def default_text(tokens: int = DEFAULT_TOKENS) -> str:
 
 
 def verify_groups(loaded, weights, *, text: str | None = None, tokens: int | None = None,
-                  min_impact: float | None = None, each: bool = False) -> dict[tuple[int, int], Impact]:
+                  min_impact: float | None = None, each: bool = False, progress=None) -> dict[tuple[int, int], Impact]:
     """Set `verdict` and `impact` on every SuperWeight of `weights`; returns (layer, channel) -> Impact.
 
     each=True also measures every weight of a group of several alone (`SuperWeight.alone`), against
     a control of the one largest other weight of its matrix: 2 more passes per group, 1 per weight.
+    progress(done, total) is called after each perplexity pass.
     """
     from .detect import VERDICT_SOURCE, VERDICT_SUPER
 
@@ -67,12 +68,18 @@ def verify_groups(loaded, weights, *, text: str | None = None, tokens: int | Non
     body = default_text(tokens) if text is None else text
     label = DEFAULT_TEXT if text is None else "custom"
 
-    def ppl(edit: Edit) -> float:
-        return perplexity(loaded, body, max_tokens=tokens, window=tokens, stride=tokens, edit=edit, batch_size=1)
-
     groups: dict[tuple[int, int], list] = {}
     for w in weights:
         groups.setdefault((w.activation.layer, w.activation.channel), []).append(w)
+    passes = [0, 1 + sum(2 + (1 + len(m) if each and len(m) > 1 else 0) for m in groups.values())]
+
+    def ppl(edit: Edit) -> float:
+        value = perplexity(loaded, body, max_tokens=tokens, window=tokens, stride=tokens, edit=edit, batch_size=1)
+        passes[0] += 1
+        if progress is not None:
+            progress(*passes)
+        return value
+
     every = [w.coord for w in weights]
     base = ppl(Edit())
     out = {}

@@ -107,7 +107,7 @@ def test_cli_detect_json(tmp_path, capsys):
     out = tmp_path / "d.json"
     assert main(["detect", "--model", "embedded", "--device", "cpu", "--json", str(out)]) == 0
     text = capsys.readouterr().out
-    assert "[507, 1229]" in text and "late cancelling" in text
+    assert "1229, 1487" in text and "late cancelling" in text  # one row for the (layer 11, row 507) group
     assert "super weight" in text and "ppl x (removed)" in text
     data = json.loads(out.read_text())
     assert data["verified"] is True and data["activation_sources"] == []

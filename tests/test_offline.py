@@ -67,7 +67,12 @@ def test_hf_hub_offline_needs_no_probe(no_network, monkeypatch):
 
 def test_a_probe_that_hangs_counts_as_offline(monkeypatch):
     release = threading.Event()
-    monkeypatch.setattr(socket, "create_connection", lambda *a, **k: release.wait(30))
+
+    class Connection:  # what the probe gets once released: it closes it
+        def close(self):
+            pass
+
+    monkeypatch.setattr(socket, "create_connection", lambda *a, **k: release.wait(30) and Connection())
     monkeypatch.setattr(loading, "_probe_cache", {})
     monkeypatch.setattr(loading, "PROBE_SECONDS", 0.05)
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)

@@ -17,22 +17,76 @@ def add_model_args(p) -> None:
     p.add_argument("--device-map", default=None, help="'auto' spreads a large model over GPUs and CPU")
     p.add_argument("--trust-remote-code", action="store_true", help="run the model repo's own code (unsafe)")
     p.add_argument("--allow-pickle", action="store_true", help="allow pickled .bin weights (unsafe)")
+    p.add_argument("--memory-budget", type=float, default=None, metavar="GB",
+                   help="memory the model may use (default: what this machine has available now)")
 
 
 def load_from_args(args):
     from ..loading import load
 
     progress(f"loading {args.model} ...")
-    loaded = load(
-        args.model,
-        device=args.device,
-        dtype=args.dtype,
-        device_map=args.device_map,
-        trust_remote_code=args.trust_remote_code,
-        allow_pickle=args.allow_pickle,
-    )
+    budget = getattr(args, "memory_budget", None)
+    with Bars() as bars:
+        loaded = load(
+            args.model,
+            device=args.device,
+            dtype=args.dtype,
+            device_map=args.device_map,
+            trust_remote_code=args.trust_remote_code,
+            allow_pickle=args.allow_pickle,
+            memory_budget=None if budget is None else int(budget * 1e9),
+            progress=bars,
+        )
+    if loaded.plan is not None:
+        progress(f"memory plan: {loaded.plan.summary()}")
+        for note in loaded.plan.notes:
+            progress(f"memory plan: {note}")
     progress(f"loaded in {loaded.load_seconds:.2f} s" + (" (from cache)" if loaded.from_cache else ""))
     return loaded
+
+
+# What each step of `sw_core.progress` is called on screen, and whether it counts bytes.
+_STEPS = {"download": ("downloading", True), "convert": ("converting", False), "load": ("loading weights", False),
+          "cache": ("writing the cache", True), "scan": ("scanning prompts", False),
+          "verify": ("verifying (perplexity passes)", False), "perplexity": ("perplexity", False)}
+
+
+class Bars:
+    """A progress(step, done, total) callback that draws one tqdm bar per step on stderr, with ETA.
+
+    A new step closes the previous step's bar. Use as a context manager so the last bar closes."""
+
+    def __init__(self):
+        self.step, self.bar = None, None
+
+    def __call__(self, step: str, done: float, total: float | None) -> None:
+        from tqdm.auto import tqdm
+
+        if step != self.step:
+            self.close()
+            label, in_bytes = _STEPS.get(step, (step, False))
+            self.step = step
+            self.bar = tqdm(total=total, desc=label, file=sys.stderr, unit="B" if in_bytes else "it",
+                            unit_scale=in_bytes, unit_divisor=1024 if in_bytes else 1000, mininterval=0.5,
+                            dynamic_ncols=True, leave=True)
+        if total is not None and self.bar.total != total:
+            self.bar.total = total
+        self.bar.update(done - self.bar.n)
+
+    def of(self, step: str):
+        """The same bars as a (done, total) callback of one step (what scans and metrics call)."""
+        return lambda done, total: self(step, done, total)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+        self.step, self.bar = None, None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
 
 
 def progress(message: str) -> None:

@@ -5,7 +5,8 @@ from __future__ import annotations
 from ..detect import (DEFAULT_FAR, DEFAULT_MAX_ITERATIONS, DEFAULT_RELATIVE, DEFAULT_SHARE, DEFAULT_THRESHOLD,
                       find_super_weights)
 from ..verify import DEFAULT_MIN_IMPACT, DEFAULT_TOKENS
-from .common import add_model_args, load_from_args, progress, table, write_json
+from ..grouping import grouped_rows
+from .common import Bars, add_model_args, load_from_args, table, write_json
 
 
 def add_arguments(p) -> None:
@@ -29,21 +30,29 @@ def add_arguments(p) -> None:
                    help=f"a super weight group multiplies perplexity by at least this, and this x the control (default {DEFAULT_MIN_IMPACT:g})")
     p.add_argument("--each", action="store_true",
                    help="also measure each weight of a group alone (2 more perplexity passes per group, 1 per weight)")
-    p.add_argument("--json", metavar="FILE", help="also write the detection as JSON")
+    p.add_argument("--all", action="store_true",
+                   help="one row per weight (default: one row per layer and output row, its columns listed)")
+    p.add_argument("--json", metavar="FILE", help="also write the detection as JSON (always every weight)")
 
 
 def run(args) -> int:
     loaded = load_from_args(args)
-    d = find_super_weights(loaded, args.prompt, threshold=args.threshold, share=args.share, relative=args.relative,
-                           far=args.far, max_iterations=args.max_iterations, verify=not args.no_verify,
-                           verify_tokens=args.verify_tokens, min_impact=args.min_impact, each=args.each,
-                           progress=lambda done, total: progress(f"prompt {done}/{total} scanned"))
+    with Bars() as bars:
+        d = find_super_weights(loaded, args.prompt, threshold=args.threshold, share=args.share, relative=args.relative,
+                               far=args.far, max_iterations=args.max_iterations, verify=not args.no_verify,
+                               verify_tokens=args.verify_tokens, min_impact=args.min_impact, each=args.each,
+                               progress=bars.of("scan"), verify_progress=bars.of("verify"))
     state = "verified" if d.verified else "NOT verified (--no-verify)"
     print(f"{d.model}: {len(d.super_weights)} super weight(s), {len(d.activation_sources)} activation source(s), "
           f"from {len(d.prompts)} prompt(s), {state}")
     candidates = d.candidates()
-    if candidates:
+    if candidates and args.all:
         print(table([_row(w) for w in candidates]))
+    elif candidates:
+        rows = grouped_rows(d)
+        if len(rows) < len(candidates):
+            print(f"{len(candidates)} weights in {len(rows)} (layer, row) groups; --all lists every weight")
+        print(table(rows))
     else:
         print(f"none found: the largest spike is {d.max_spike_ratio:.3g}x the typical layer "
               f"(threshold {d.threshold:g}x)")
