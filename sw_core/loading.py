@@ -17,6 +17,7 @@ from torch import nn
 from . import embedded
 from .arch import ArchAdapter, DownProj, adapter_for, model_type_of
 from .errors import BadInput, ModelLoadError
+from .memory_plan import resolve_dtype  # re-exported: callers ask loading for it
 
 EMBEDDED = "embedded"
 
@@ -107,23 +108,6 @@ def resolve_device(device: str = "auto") -> str:
     if device not in ("cpu", "mps") and not device.startswith("cuda"):
         raise BadInput(f"Unknown device '{device}': use 'auto', 'cpu', 'cuda' or 'cuda:N'.")
     return device
-
-
-_DTYPES = {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16,
-           "bf16": torch.bfloat16, "float16": torch.float16, "fp16": torch.float16}
-
-
-def resolve_dtype(dtype, device: str) -> torch.dtype:
-    if isinstance(dtype, torch.dtype):
-        return dtype
-    if dtype == "auto":
-        if device.startswith("cuda"):
-            return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-        return torch.float32
-    try:
-        return _DTYPES[dtype]
-    except KeyError:
-        raise BadInput(f"Unknown dtype '{dtype}': use 'auto', 'float32', 'bfloat16' or 'float16'.") from None
 
 
 def load(

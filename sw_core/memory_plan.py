@@ -224,14 +224,12 @@ def working_bytes(weights: int) -> int:
 def make_plan(parameters: int, device: str, dtype, *, available: int | None = None,
               disk_free: int | None = None, allow_offload: bool = True, extra_bytes: int = 0) -> Plan:
     """The plan for `parameters` on `device` at `dtype` (a torch.dtype, or "auto": fp32 on a CPU
-    unless it does not fit, then bf16; on a GPU what `loading.resolve_dtype` picks).
+    unless it does not fit, then bf16; on a GPU what `resolve_dtype` picks).
 
     available / disk_free: bytes (default: measured now). extra_bytes: working memory the source
     itself needs on top (a GGUF is read whole while it is dequantized). Raises BadInput when
     nothing fits.
     """
-    from .loading import resolve_dtype
-
     on_gpu = device.startswith("cuda")
     if available is None:
         available = available_gpu(device) if on_gpu else available_ram()
@@ -288,3 +286,20 @@ def _offload_or_refuse(p: Plan, available: int, disk_free: int | None, allow_off
         f"and {gb(available)} is available; {'; '.join(why)}. Free memory (close other programs), "
         "pick a smaller model, a GPU (--device cuda), or a smaller dtype (--dtype bfloat16)."
     )
+
+
+_DTYPES = {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16,
+           "bf16": torch.bfloat16, "float16": torch.float16, "fp16": torch.float16}
+
+
+def resolve_dtype(dtype, device: str) -> torch.dtype:
+    if isinstance(dtype, torch.dtype):
+        return dtype
+    if dtype == "auto":
+        if device.startswith("cuda"):
+            return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        return torch.float32
+    try:
+        return _DTYPES[dtype]
+    except KeyError:
+        raise BadInput(f"Unknown dtype '{dtype}': use 'auto', 'float32', 'bfloat16' or 'float16'.") from None

@@ -20,12 +20,15 @@ APP_MODULES = ("streamlit", "explorer", "app_pages")
 LIBRARY_LAYERS = [
     # what every part needs, with no model: errors, addresses, weight views, shipped texts
     {"sw_core", "sw_core.errors", "sw_core.coord", "sw_core.weights", "sw_core.texts",
-     "sw_core.builtin_prompts", "sw_core.positions", "sw_core.moe", "sw_core.embedded"},
+     "sw_core.builtin_prompts", "sw_core.positions", "sw_core.moe", "sw_core.embedded",
+     # ... and what a load needs before a model exists: progress, the conversion cache, the hub, the memory plan
+     "sw_core.progress", "sw_core.conversion_cache", "sw_core.hub", "sw_core.memory_plan"},
     # a model, its architecture record, its hooks: the edits and the scan
     {"sw_core.arch", "sw_core.edits", "sw_core.scan", "sw_core.instrument", "sw_core.loading"},
     # what is measured on a model
     {"sw_core.metrics", "sw_core.restore", "sw_core.verify", "sw_core.detect", "sw_core.generate",
-     "sw_core.catalog", "sw_core.screening", "sw_core.stability", "sw_core.quant", "sw_core.mechanism"},
+     "sw_core.catalog", "sw_core.screening", "sw_core.stability", "sw_core.quant", "sw_core.mechanism",
+     "sw_core.grouping"},
     # data in, figure out
     {"sw_core.figures"},
     # every analysis gathered into one document
