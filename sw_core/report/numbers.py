@@ -38,8 +38,8 @@ def num(v, digits: int = 4) -> str:
     if a == 0:
         return "0"
     if a >= 1e15:
-        e = int(math.floor(math.log10(a)))
-        return f"{v / 10 ** e:.2g} × 10{str(e).translate(_SUPERSCRIPT)}"
+        mantissa, e = f"{v:.1e}".split("e")  # rounds first: 9.96e39 -> "1.0e+40", never "10 × 10³⁹"
+        return f"{_plain(mantissa.removesuffix('.0'))} × 10{str(int(e)).translate(_SUPERSCRIPT)}"
     for size, suffix in _SUFFIXES:
         if a >= size:
             return f"{v / size:.3g}{suffix}"
