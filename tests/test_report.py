@@ -3,13 +3,16 @@ the scale sweep against a deep copy with the weight scaled in place, and once on
 model with small settings, where the sweep's 0 and 1 must equal the impact command's numbers."""
 
 import copy
+import dataclasses
 import json
+import re
 
 import pytest
 import torch
 
 from sw_core import texts as shipped
 from sw_core.report import SECTIONS, ReportSettings, build_report, write_report
+from sw_core.report.numbers import Percent, cell, num, pct, plural, times
 from sw_core.testing import plant_super_weight, tiny_model
 from sw_core.testing import teach_head
 
@@ -17,7 +20,8 @@ KEYS = ["detection", "table1", "scale_sweep", "block_sweep", "mechanism"]  # the
 TEXT = ("The exact date of his birth is not known. His father, John Shakespeare, was a burgess of the recently "
         "constituted corporation of Stratford, and had already filled certain minor municipal offices.")
 SMALL = ReportSettings(max_tokens=64, window=64, questions=8, sweep_questions=8, stop_prompts=8, scales=(0, 2, 3),
-                       blocks=(64, "row"), block_tokens=64, validate_prompts=False, vocabulary=False)
+                       weight_sweep_scales=(0, 3), weight_sweep_tokens=32, weight_sweep_questions=4,
+                       blocks=(64, "row", "tensor"), block_tokens=64, validate_prompts=False, vocabulary=False)
 
 
 def planted():
@@ -97,7 +101,9 @@ def test_bad_settings_are_refused_with_a_clear_message():
 
 
 SMALL_ARGS = ["--max-tokens", "64", "--window", "64", "--questions", "8", "--sweep-questions", "8",
-              "--stop-prompts", "8", "--scales", "0", "2", "3", "--blocks", "64", "row", "--block-tokens", "64",
+              "--stop-prompts", "8", "--scales", "0", "2", "3", "--weight-sweep-scales", "0", "3",
+              "--weight-sweep-tokens", "32", "--weight-sweep-questions", "4", "--blocks", "64", "row", "tensor",
+              "--block-tokens", "64",
               "--no-validate", "--no-vocabulary"]  # SMALL, as command-line flags
 
 
@@ -158,3 +164,90 @@ def test_without_the_zero_shot_set_the_tables_say_why(monkeypatch):
         assert any("zero-shot accuracy cannot run" in n and "chatterbot-corpus" in n for n in s.notes)
     assert all(r["zero_shot_accuracy"] is None for r in table1.data["rows"])
     assert all(p["zero_shot_accuracy"] is None for p in sweep.data["points"])
+
+
+def test_each_super_weight_is_swept_alone_against_a_deep_copy():
+    loaded = tiny_model("llama", layers=4, seed=0)
+    coords = [plant_super_weight(loaded, 0, 5, 10, seed=0), plant_super_weight(loaded, 1, 20, 40, weight=-40.0, seed=0)]
+    teach_head(loaded, TEXT)
+    settings = dataclasses.replace(SMALL, weight_sweep_tokens=32, weight_sweep_scales=(0, 2), weight_sweep_questions=4)
+    report = build_report(loaded, settings, sections=["detection", "table1", "scale_sweep"])
+    sweep = report.sections[2].data
+    assert sweep["scaled_together"] and [p["scale"] for p in sweep["points"]] == [0.0, 1.0, 2.0, 3.0]  # joint kept
+    per = sweep["per_weight"]
+    assert per["settings"]["max_tokens"] == 32 and per["settings"]["questions"] == 4
+    assert sorted(w["label"] for w in per["weights"]) == sorted(str(c) for c in coords)
+    for w in per["weights"]:
+        coord = next(c for c in coords if str(c) == w["label"])
+        points = {p["scale"]: p for p in w["points"]}
+        assert sorted(points) == [0.0, 1.0, 2.0]
+        assert w["best_perplexity_scale"] == min(points.values(), key=lambda p: p["mean_perplexity"])["scale"]
+        for factor in (0.0, 1.0, 2.0):  # this weight scaled in place on a deep copy, the other untouched
+            model = copy.deepcopy(loaded.model)
+            with torch.no_grad():
+                model.get_submodule(loaded.layers[coord.layer].name).weight[coord.row, coord.col] *= factor
+                for name in settings.texts:
+                    ids = loaded.encode(shipped.text(name))[:, :32]
+                    logits = model(input_ids=ids).logits[0, :-1].double()
+                    ref = float(torch.exp(torch.nn.functional.cross_entropy(logits, ids[0, 1:])))
+                    assert points[factor]["perplexity"][name] == pytest.approx(ref, rel=1e-4)
+        assert points[0.0]["mean_perplexity"] > 2 * points[1.0]["mean_perplexity"]  # each plant matters alone
+    page = report.html()
+    assert "each super weight alone" in page and page.count("★") >= 2  # both sweeps mark their optimum
+
+
+def test_one_super_weight_has_no_separate_per_weight_sweep(tiny_report):
+    *_, out, _ = tiny_report
+    sweep = json.loads((out / "report.json").read_text())["scale_sweep"]
+    assert sweep["per_weight"] is None
+    assert any("its own per-weight sweep" in n for n in next(s for s in tiny_report[2].sections
+                                                            if s.key == "scale_sweep").notes)
+
+
+def test_the_block_sweep_includes_the_whole_tensor(tiny_report):
+    *_, out, _ = tiny_report
+    block = json.loads((out / "report.json").read_text())["block_sweep"]
+    assert {p["block"] for p in block["points"]} == {64, "row", "tensor"}
+    tensor = [p for p in block["points"] if p["block"] == "tensor"]
+    assert len(tensor) == 4 and all(p["label"].startswith("RTN int4 per tensor") for p in tensor)
+    page = (out / "report.html").read_text()
+    assert "whole tensor" in page and "whole row" in page
+
+
+SCIENTIFIC = re.compile(r"\b\d+(?:\.\d+)?e[+-]?\d+\b", re.IGNORECASE)
+
+
+def test_every_number_a_reader_sees_is_plain(tiny_report):
+    """Tables, notes and figure labels: no 1.872e+06, accuracy as %, plurals right; the JSON keeps raw numbers."""
+    *_, report, out, _ = tiny_report
+    page = (out / "report.html").read_text()
+    text = re.sub(r"<(script|style).*?</\1>", "", page, flags=re.S)  # plotly.js, the figures' data, the CSS
+    shown = re.sub(r"<[^>]+>", " ", text)
+    assert not SCIENTIFIC.findall(shown), SCIENTIFIC.findall(shown)[:5]
+    assert "(s)" not in shown and "super weights off" in shown
+    for s in report.sections:
+        for fig in s.figures:
+            labels = [t.name or "" for t in fig.data] + [fig.layout.title.text or ""]
+            labels += [a.text or "" for a in fig.layout.annotations]
+            assert not any(SCIENTIFIC.search(x) for x in labels), labels
+    table1 = next(s for s in report.sections if s.key == "table1")
+    accuracy = [r["zero-shot accuracy (trivia)"] for _, rows in table1.tables[:1] for r in rows]
+    assert all(re.fullmatch(r"\d+(\.\d)?%", cell(a)) for a in accuracy)
+    data = json.loads((out / "report.json").read_text())
+    assert all(0 <= r["zero_shot_accuracy"] <= 1 for r in data["table1"]["rows"])  # data stays a fraction
+
+
+@pytest.mark.parametrize("value, text", [
+    (1871931.59, "1.87M"), (267197.48, "267,197"), (24022.4, "24,022"), (26.9419, "26.94"), (0.7329, "0.733"),
+    (8.553e-05, "0.000086"), (2.8e22, "2.8 × 10²²"), (1e-9, "<0.000001"), (-14217.0, "-14,217"), (0.0, "0"),
+    (3.0, "3"), (12345, "12,345"), (507, "507"), (None, "-"), (float("inf"), "∞")])
+def test_numbers_read_without_scientific_notation(value, text):
+    assert num(value) == text
+
+
+def test_percentages_ratios_and_plurals():
+    assert [pct(0.225), pct(0.7), pct(0.725), pct(1.0)] == ["22.5%", "70%", "72.5%", "100%"]
+    assert cell(Percent(0.225)) == "22.5%" and cell(0.225) == "0.225" and cell("row") == "row"
+    assert times(53518.2) == "x53,518" and times(1.0012) == "x1.001"
+    assert plural(1, "super weight") == "1 super weight" and plural(2, "super weight") == "2 super weights"
+    assert plural(0, "question") == "0 questions"

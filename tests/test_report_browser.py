@@ -74,3 +74,32 @@ def test_report_opens_offline_with_every_section(browser, tiny_html, which):
         assert requests == [url]  # the file itself and nothing else
     finally:
         page.close()
+
+
+def screenshots(report: Path, out_dir: Path) -> list[Path]:
+    """docs/screenshots/report_*.png: the card and each section of `report`, as a reader sees them."""
+    from playwright.sync_api import sync_playwright
+
+    names = {"detection": "detection", "activations": "activations", "table1": "table1",
+             "scale_sweep": "scale_sweep", "block_sweep": "block_sweep", "mechanism": "mechanism"}
+    written = []
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        page = b.new_page(viewport={"width": 1240, "height": 900})
+        page.goto(report.resolve().as_uri(), wait_until="load")
+        page.wait_for_function("document.querySelectorAll('.js-plotly-plot .main-svg').length > 0")
+        page.wait_for_timeout(1000)  # let every figure finish drawing
+        top = out_dir / "report_top.png"
+        page.screenshot(path=str(top), clip={"x": 0, "y": 0, "width": 1240, "height": 900})
+        written.append(top)
+        for key, name in names.items():
+            path = out_dir / f"report_{name}.png"
+            page.locator(f"section#{key}").screenshot(path=str(path))
+            written.append(path)
+        b.close()
+    return written
+
+
+if __name__ == "__main__":  # python tests/test_report_browser.py: regenerate the report's screenshots
+    for path in screenshots(SHIPPED, ROOT / "docs" / "screenshots"):
+        print(path.relative_to(ROOT))

@@ -1,15 +1,16 @@
 """report.html: ONE self-contained file. plotly.js is inlined once (with the first figure), so the
 page opens with no network; every section has an <h2> heading, and a section that could not run
-shows why."""
+shows why. Every number goes through `numbers.cell` (no scientific notation, % for fractions)."""
 
 from __future__ import annotations
 
 import html
-import math
+import re
 
 import plotly.io as pio
 
 from .card import card_line
+from .numbers import Percent, cell
 from .paper import citation
 
 _STYLE = """
@@ -21,18 +22,12 @@ th,td{border:1px solid #ddd;padding:3px 7px;text-align:right} th{background:#f4f
 .why{background:#fff4e5;border-left:4px solid #f0a030;padding:.6em 1em} .meta{color:#777;font-size:.85em}
 nav a{margin-right:1em}
 """
+_NUMERIC = re.compile(r"^x?[-+<]?[\d.,]+( × 10[⁻⁰¹²³⁴⁵⁶⁷⁸⁹]+)?(%|[MBT])?$")  # as numbers.num / times / pct write them
 
 
-def fmt(v) -> str:
-    if v is None:
-        return "-"
-    if isinstance(v, bool):
-        return "yes" if v else "no"
-    if isinstance(v, float):
-        if math.isnan(v) or math.isinf(v):
-            return str(v)
-        return f"{v:.4g}" if abs(v) < 1e5 else f"{v:.3e}"
-    return str(v)
+def _is_text(v) -> bool:
+    """Left-align words; numbers (and numbers the section already formatted, e.g. "x1.5") align right."""
+    return isinstance(v, str) and not isinstance(v, Percent) and not _NUMERIC.match(v)
 
 
 def _table(caption: str, rows: list[dict]) -> str:
@@ -41,7 +36,7 @@ def _table(caption: str, rows: list[dict]) -> str:
     cols = list(dict.fromkeys(k for r in rows for k in r))
     head = "".join(f"<th>{html.escape(c)}</th>" for c in cols)
     body = "".join("<tr>" + "".join(
-        f"<td class='t'>{html.escape(fmt(r.get(c)))}</td>" if isinstance(r.get(c), str) else f"<td>{html.escape(fmt(r.get(c)))}</td>"
+        f"<td class='t'>{html.escape(cell(r.get(c)))}</td>" if _is_text(r.get(c)) else f"<td>{html.escape(cell(r.get(c)))}</td>"
         for c in cols) + "</tr>" for r in rows)
     return f"<table><caption>{html.escape(caption)}</caption><tr>{head}</tr>{body}</table>"
 

@@ -25,8 +25,11 @@ def texts(settings) -> dict[str, str]:
     return {name: shipped.text(name) for name in settings.texts}
 
 
-def rows(loaded, conds, settings, *, questions: int, stop_prompts: int) -> list:
-    """impact_rows with the settings Table 1 and the scale sweep share (one window per text)."""
-    return impact_rows(loaded, conds, texts=texts(settings), max_tokens=settings.max_tokens, window=settings.window,
-                       stride=settings.window, zero_shot=questions if questions else 0, stop_prompts=stop_prompts,
+def rows(loaded, conds, settings, *, questions: int, stop_prompts: int, max_tokens: int | None = None) -> list:
+    """impact_rows with the settings Table 1 and the scale sweep share (one window per text).
+    max_tokens: fewer tokens per text than the settings' (the per-weight sweep), window shrunk alike."""
+    tokens = settings.max_tokens if max_tokens is None else max_tokens
+    window = min(settings.window, tokens)
+    return impact_rows(loaded, conds, texts=texts(settings), max_tokens=tokens, window=window,
+                       stride=window, zero_shot=questions if questions else 0, stop_prompts=stop_prompts,
                        batch_size=4)

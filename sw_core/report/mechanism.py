@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ..mechanism import explain
 from ..figures import attention_sink_figure, pathway_figure, persistence_figure, vocabulary_class_figure
+from .numbers import times
 from .paper import label, paper_figures
 from .section import CannotRun
 
@@ -21,7 +22,7 @@ def build(ctx, s) -> None:
             s.figures.append(vocabulary_class_figure(m.vocabulary))
             s.tables.append((f"words it changes (super weights {', '.join(m.super_weights)} off): next-token "
                              f"probability by class", [{"class": c.name, "original": c.original, "removed": c.removed,
-                                                        "x": c.ratio} for c in m.vocabulary.classes]))
+                                                        "x": times(c.ratio)} for c in m.vocabulary.classes]))
             s.tables.append(("tokens its channel promotes / suppresses through the unembedding", [
                 {"promoted": p.token, "score +": p.score, "suppressed": q.token, "score -": q.score}
                 for p, q in zip(m.vocabulary.promoted[:10], m.vocabulary.suppressed[:10])]))

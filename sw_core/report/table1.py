@@ -8,6 +8,7 @@ import dataclasses
 
 from ..metrics.impact import conditions
 from .measure import rows, zero_shot_count
+from .numbers import Percent, num, plural, times
 from .paper import label, paper_figures
 from .section import CannotRun
 
@@ -35,27 +36,36 @@ def build(ctx, s) -> None:
     base = measured[0]
     table = []
     for r in measured:
-        row = {"condition": r.label}
+        row = {"condition": _label(r, len(ctx.coords), st.control_k)}
         for name, v in r.perplexity.items():
             row[f"ppl {name}"] = v
-            row[f"x original ({name})"] = v / base.perplexity[name]
+            row[f"x original ({name})"] = times(v / base.perplexity[name])
         p = paper["rows"].get(r.condition, {})
         row[f"{label(paper['where'])}: Wiki-2 ppl x original"] = (
-            p["wiki2_ppl"] / paper["rows"]["original"]["wiki2_ppl"] if p else None)
+            times(p["wiki2_ppl"] / paper["rows"]["original"]["wiki2_ppl"]) if p else None)
         if r.zero_shot_accuracy is not None:
-            row["zero-shot acc % (trivia)"] = 100 * r.zero_shot_accuracy
-        row[f"{label(paper['where'])}: zero-shot avg %"] = p.get("zero_shot_avg")
+            row["zero-shot accuracy (trivia)"] = Percent(r.zero_shot_accuracy)
+        avg = p.get("zero_shot_avg")  # the paper gives percentages
+        row[f"{label(paper['where'])}: zero-shot average"] = None if avg is None else Percent(avg / 100)
         if r.stop_mass_ratio is not None:
-            row["stop words x"] = r.stop_mass_ratio
-            row["next word x"] = r.target_ratio
+            row["stop words x"] = times(r.stop_mass_ratio)
+            row["next word x"] = times(r.target_ratio)
         row["weights off"] = r.edited_weights
         table.append(row)
-    s.tables.append((f"Table 1 for this model ({questions} trivia questions, chance 25%; {st.max_tokens} tokens per text)",
+    s.tables.append((f"Table 1 for this model ({num(questions)} trivia questions, chance 25%; {num(st.max_tokens)} tokens per text)",
                      table))
     off = ctx.shared["table1"].get("sw_off")
     if off is not None and off.stopword_ratios:
         sw = paper_figures()["stop_words"]
         s.tables.append((f"stop words with the super weights off, probability x original; "
                          f"{label(sw['where'])}: {sw['summary']}", [
-                             {"word": w, "this model x": x, f"{label(sw['where'])} x": sw["ratios"].get(w.strip())}
+                             {"word": repr(w), "this model x": times(x), f"{label(sw['where'])} x": times(sw["ratios"].get(w.strip()))}
                              for w, x in off.stopword_ratios.items()]))
+
+
+def _label(r, n: int, k: int) -> str:
+    """The condition in words, plural right ("2 super weights off", "1 super weight off")."""
+    sw = "super weight" if n == 1 else "super weights"
+    return {"original": "original", "sw_off": f"{plural(n, 'super weight')} off",
+            "sw_off_restore_sa": f"{sw} off, super activation restored",
+            "control_topk": f"top-{num(k)} other weights off (control)"}.get(r.condition, r.label)
