@@ -34,13 +34,12 @@ from __future__ import annotations
 import math
 import statistics
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING
-
 import torch
 
-from .edits import ActivationPin, Coord, off
+from .edits import Coord, off
 from .errors import BadInput
 from .scan import LayerStats, Scan, scan
+from .verify import VERDICT_SOURCE, VERDICT_SUPER, VERDICT_UNVERIFIED, Impact, verify_groups
 
 DEFAULT_PROMPT = "Apple Inc. is a worldwide tech company."  # the paper's detection prompt
 DEFAULT_THRESHOLD = 50.0  # spike: layer max |out| >= 50 x the typical layer's max
@@ -52,13 +51,6 @@ DEFAULT_WEAK = 0.5  # "weak spike" band: from 0.5 x the threshold up to it
 DEFAULT_CANCEL_SHRINK = 0.9  # cancelling: it loses at least 10% of its size once the super weights are off
 OPPOSED_FRACTION = 0.1  # a spike opposes a residual value of at least a tenth of its own size
 TYPICAL_QUANTILE = 0.75  # typical max: the median of the lowest 75% of the layers' maxima
-
-if TYPE_CHECKING:
-    from .verify import Impact
-
-VERDICT_SUPER = "super weight"
-VERDICT_SOURCE = "activation source"
-VERDICT_UNVERIFIED = "unverified"
 
 
 @dataclass
@@ -155,12 +147,6 @@ class Detection:
                 seen.add(key)
                 out.append(w.activation)
         return out
-
-    def restore_pins(self) -> list[ActivationPin]:
-        """Pins that keep each super activation (the paper's "+SA"), from `sw_core.restore`."""
-        from .restore import pins
-
-        return pins((a.layer, a.channel, a.token, a.value) for a in self.super_activations())
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -405,8 +391,6 @@ def find_super_weights(loaded, prompts: str | list[str] | None = None, *, thresh
     candidates = sorted(by_coord.values(), key=lambda w: (w.layer, w.iteration, -w.share))
     sources: list[SuperWeight] = []
     if verify and candidates:
-        from .verify import verify_groups
-
         verify_groups(loaded, candidates, text=verify_text, tokens=verify_tokens, min_impact=min_impact, each=each)
         sources = [w for w in candidates if w.verdict == VERDICT_SOURCE]
         candidates = [w for w in candidates if w.verdict == VERDICT_SUPER]

@@ -19,7 +19,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-from ..edits import Coord, Edit, off, validate
+from ..edits import Coord, off, validate
 from ..errors import BadInput
 from ..scan import token_strings
 from .attention_sink import AttentionSink, attention_sink
@@ -81,9 +81,9 @@ def explain(loaded, prompt: str | None = None, coords: list[Coord] | None = None
     validate(loaded, off(*coords))  # a clear error for a coordinate out of range, before any pass
     ids = loaded.encode(prompt)
     tokens = token_strings(loaded, ids[0].tolist())
-    first = record_pass(loaded, ids, Edit(), channel=row, sink_token=None, trace=(layer, row))
+    first = record_pass(loaded, ids, None, channel=row, sink_token=None, trace=(layer, row))
     token = int(first.trace.abs().argmax())  # the super-activation token on this prompt
-    orig = record_pass(loaded, ids, Edit(), channel=row, sink_token=token, token=token)
+    orig = record_pass(loaded, ids, None, channel=row, sink_token=token, token=token)
     removed = record_pass(loaded, ids, off(*coords), channel=row, sink_token=token)
     sign = 1 if orig.y[layer][row] >= 0 else -1
     return Mechanism(

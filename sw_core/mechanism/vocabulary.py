@@ -23,7 +23,8 @@ from dataclasses import dataclass
 
 import torch
 
-from ..edits import Edit, applied, off
+from ..edits import Edit, off
+from ..forward import forward
 from ..metrics._forward import next_token_log_probs
 from ..metrics.prompts import next_word_prompts
 from ..metrics.stopwords import STOP_WORDS
@@ -121,7 +122,7 @@ def _named(loaded, ids, scores) -> list[TokenScore]:
     return [TokenScore(loaded.tokenizer.decode([int(i)]), int(i), float(scores[i])) for i in ids]
 
 
-def class_mass(loaded, edit: Edit, prompts) -> tuple[torch.Tensor, int]:
+def class_mass(loaded, edit: Edit | None, prompts) -> tuple[torch.Tensor, int]:
     """Mean next-token probability per class over every position after the first of `prompts`
     (built-in `Prompt`s), under `edit`; and the number of positions."""
     m = class_matrix(loaded).to(loaded.input_device)
@@ -130,14 +131,13 @@ def class_mass(loaded, edit: Edit, prompts) -> tuple[torch.Tensor, int]:
         ids = loaded.encode(p.text, add_bos=p.add_bos)
         if ids.shape[1] < 2:
             continue
-        with torch.inference_mode(), applied(loaded, edit):
-            logits = loaded.model(input_ids=ids, use_cache=False).logits[0, 1:].float()  # [T - 1, V]
+        logits = forward(loaded, ids, edit=edit)[0, 1:]  # [T - 1, V]
         total += (logits.softmax(-1) @ m).sum(0).cpu()
         positions += logits.shape[0]
     return total / max(1, positions), positions
 
 
-def class_mass_next_word(loaded, edit: Edit, sentences) -> torch.Tensor:
+def class_mass_next_word(loaded, edit: Edit | None, sentences) -> torch.Tensor:
     """Mean next-token probability per class at the end of each next-word sentence, under `edit`."""
     ids = [loaded.encode(p.prompt)[0].tolist() for p in sentences]
     return (next_token_log_probs(loaded, ids, edit).exp() @ class_matrix(loaded)).mean(0)
@@ -154,8 +154,8 @@ def vocabulary(loaded, channel: int, sign: int, removed_weights, *, prompts=None
     prompts = builtin_prompts() if prompts is None else prompts
     sentences = next_word_prompts(DEFAULT_SENTENCES) if sentences is None else sentences
     edit = off(*removed_weights)
-    orig, positions = class_mass(loaded, Edit(), prompts)
+    orig, positions = class_mass(loaded, None, prompts)
     rem, _ = class_mass(loaded, edit, prompts)
-    words = _shifts(class_mass_next_word(loaded, Edit(), sentences), class_mass_next_word(loaded, edit, sentences))
+    words = _shifts(class_mass_next_word(loaded, None, sentences), class_mass_next_word(loaded, edit, sentences))
     return Vocabulary(channel, sign, promoted, suppressed, words, _shifts(orig, rem),
                       [str(c) for c in removed_weights], len(sentences), len(prompts), positions)

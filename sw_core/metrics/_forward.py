@@ -1,45 +1,20 @@
-"""Forward passes under an edit: the shared helpers every metric uses.
+"""Batched forward passes for the metrics: next-token and continuation log-probabilities.
 
-The edit lives in a ContextVar, so it is entered around each forward pass (never across a
-`yield`): two interleaved callers on the same model each see only their own edit.
-
-Batches are right-padded: under a causal mask a pad token placed after the real ones cannot
-change their logits, so no attention mask is needed and the super activation stays on token 0.
+Every pass goes through `sw_core.forward.forward` (the edit is entered around each pass, never
+across a `yield`). Batches are right-padded: under a causal mask a pad token placed after the real
+ones cannot change their logits, so no attention mask is needed.
 """
 
 from __future__ import annotations
 
-import inspect
-
 import torch
 
-from ..edits import applied
-
-
-def _keeps_logits(model) -> bool:
-    """Whether the model class takes logits_to_keep (asked of its signature: catching a TypeError
-    around the forward pass would also hide errors raised inside hooks)."""
-    return "logits_to_keep" in inspect.signature(model.forward).parameters
+from ..forward import forward
 
 
 def logits_of(loaded, ids: torch.Tensor, edit=None, positions: torch.Tensor | None = None) -> torch.Tensor:
-    """Logits (float32, on the input device) for token ids [B, T] under `edit`.
-
-    positions=None: [B, T, V]. A 1D tensor [P] keeps those positions of every row, a 2D [B, P]
-    its own positions per row: [B, P, V]. Only those go through the (vocabulary-sized) head,
-    which is a large share of the cost of a small model.
-    """
-    ids = ids.to(loaded.input_device)
-    with torch.inference_mode(), applied(loaded, edit):
-        if positions is None:
-            return loaded.model(input_ids=ids, use_cache=False).logits.float()
-        positions = positions.to(ids.device)
-        if _keeps_logits(loaded.model):
-            return loaded.model(input_ids=ids, use_cache=False, logits_to_keep=positions).logits.float()
-        full = loaded.model(input_ids=ids, use_cache=False).logits.float()  # slice them below
-    if positions.dim() == 1:
-        return full[:, positions]
-    return full.gather(1, positions[..., None].expand(-1, -1, full.shape[-1]))
+    """Float32 logits of ids [B, T] under `edit` (see `forward` for `positions`)."""
+    return forward(loaded, ids, edit=edit, positions=positions)
 
 
 def right_padded(loaded, sequences: list[list[int]]) -> torch.Tensor:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from ..edits import ActivationPin, Coord, Edit, off, scaled
 from ..errors import BadInput
-from ..restore import DEFAULT_SIZING_PROMPT, RESTORE_FRACTION, pins_for_coords
+from ..restore import restore_pins
 from .control import control_edit
 from .perplexity import DEFAULT_WINDOW, perplexity
 from .prompts import next_word_prompts
@@ -43,12 +43,6 @@ class ImpactRow:
     target_ratio: float | None  # probability of the true next (content) word, edited / original
     stopword_ratios: dict[str, float] = field(default_factory=dict)
     seconds: float = 0.0
-
-
-def restore_pins(loaded, coords: list[Coord], prompt: str = DEFAULT_SIZING_PROMPT,
-                 fraction: float = RESTORE_FRACTION) -> list[ActivationPin]:
-    """The restore pins for `coords` (built by `sw_core.restore`, the one implementation)."""
-    return pins_for_coords(loaded, coords, prompt, fraction)
 
 
 def conditions(loaded, coords: list[Coord], *, pins: list[ActivationPin] | None = None, scales=(),
