@@ -16,13 +16,14 @@ token 0.
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 
 import torch
 
 from .edits import INHERIT, applied
 from .errors import BadInput
-from .hooks import Recorder, recording
+from .hooks import Recorder, branching, first_edited_layer, recording
 from .instrument import check_instrumented
 
 
@@ -42,13 +43,22 @@ def forward(loaded, ids: torch.Tensor, *, edit=None, record: Recorder | None = N
     head=True returns float32 logits on the input device: [B, T, V] for positions=None, else
     [B, P, V] for a 1-D [P] (the same positions of every row) or a 2-D [B, P] (per row); only
     those positions go through the head.
-    An edit with one edit per batch row (`Edit.per_row`) needs a batch of exactly that many rows.
+    An edit with one edit per batch row (`Edit.per_row`) needs a batch of that many rows, or of one
+    row: every condition then runs the same sequence, and the blocks before the first edited layer
+    run once for all of them (the batch branches there, `sw_core.hooks.branching`).
     """
     check_instrumented(loaded)
     ids = ids.to(loaded.input_device)
+    branch = contextlib.nullcontext()
     if edit is not None and edit is not INHERIT and edit.rows and len(edit.rows) != ids.shape[0]:
-        raise BadInput(f"The edit holds {len(edit.rows)} per-row edits for a batch of {ids.shape[0]} rows: give one per row.")
-    with torch.no_grad(), applied(loaded, edit), recording(record):
+        if ids.shape[0] != 1:
+            raise BadInput(f"The edit holds {len(edit.rows)} per-row edits for a batch of {ids.shape[0]} rows: "
+                           "give one per row (or one row that every condition shares).")
+        first = first_edited_layer(edit)
+        if first is None:  # no row is edited: one row stands for all of them
+            return _expand(forward(loaded, ids, record=record, head=head, positions=positions), len(edit.rows))
+        branch = branching(first, len(edit.rows))
+    with torch.no_grad(), applied(loaded, edit), recording(record), branch:
         if not head:
             _, stack = loaded.arch.stack(loaded.model)
             stack(input_ids=ids, use_cache=False)
@@ -62,6 +72,10 @@ def forward(loaded, ids: torch.Tensor, *, edit=None, record: Recorder | None = N
     if positions.dim() == 1:
         return full[:, positions]
     return full.gather(1, positions[..., None].expand(-1, -1, full.shape[-1]))
+
+
+def _expand(logits, rows: int):
+    return None if logits is None else logits.expand(rows, *logits.shape[1:])
 
 
 def next_token_nll(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:

@@ -43,6 +43,8 @@ if TYPE_CHECKING:
 
 _EDIT: contextvars.ContextVar["Edit | None"] = contextvars.ContextVar("sw_edit", default=None)
 _RECORDER: contextvars.ContextVar["Recorder | None"] = contextvars.ContextVar("sw_recorder", default=None)
+# (layer, rows): a pass that runs one sequence up to block `layer` and `rows` copies of it from there
+_BRANCH: contextvars.ContextVar["tuple[int, int] | None"] = contextvars.ContextVar("sw_branch", default=None)
 
 
 def active_edit() -> "Edit | None":
@@ -64,6 +66,25 @@ def editing(edit: "Edit | None"):
         yield edit
     finally:
         _EDIT.reset(token)
+
+
+@contextmanager
+def branching(layer: int, rows: int):
+    """The body's passes run one sequence up to decoder block `layer`, whose input is then copied
+    into `rows` batch rows: for conditions (per-row edits) that differ from that block on only,
+    the blocks before it run once instead of once per row. Reset on every exit."""
+    token = _BRANCH.set((layer, rows))
+    try:
+        yield
+    finally:
+        _BRANCH.reset(token)
+
+
+def first_edited_layer(edit: "Edit") -> int | None:
+    """The first layer any row of `edit` changes (a factor other than 1, or a pin); None: none."""
+    layers = [c.layer for e in (edit.rows or (edit,)) if e is not None for c, f in e.factors if f != 1.0]
+    layers += [p.layer for e in (edit.rows or (edit,)) if e is not None for p in e.pins]
+    return min(layers, default=None)
 
 
 @contextmanager
@@ -161,11 +182,28 @@ def linear_input_hook(name: str):
 
 def block_start_hook(layer: int):
     def hook(module, args, kwargs):
+        branch = _BRANCH.get()
+        changed = None
+        if branch is not None and branch[0] == layer:
+            args, kwargs = changed = _branched(args, kwargs, branch[1])
         rec = _RECORDER.get()
         if rec is not None:
             rec.on_block_start(layer, args, kwargs)
+        return changed
 
     return hook
+
+
+def _branched(args, kwargs, rows: int):
+    """The block's arguments with its one-row input copied into `rows` rows. Everything else the
+    stack computed for one row (rotary embeddings, position ids, a causal mask) broadcasts."""
+    h = block_input(args, kwargs)
+    if h.shape[0] != 1:
+        raise RuntimeError(f"A branching pass runs one sequence up to the branch; this one has {h.shape[0]}.")
+    h = h.expand(rows, *h.shape[1:]).contiguous()
+    if args:
+        return (h, *args[1:]), kwargs
+    return args, {**kwargs, "hidden_states": h}
 
 
 def block_end_hook(layer: int):

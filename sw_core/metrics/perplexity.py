@@ -94,9 +94,9 @@ def nll_under_edits(loaded, ids: torch.Tensor, edits, *, batch_size: int | None 
     """NLL of every token after the first of ids [T] (or [1, T]), under each of `edits` (None:
     unedited): [len(edits), T - 1], float32 on the CPU.
 
-    The conditions run as rows of one batch of equal-length rows, each under its own edit
-    (`Edit.per_row`): one pass instead of one per condition where memory allows, else chunks of
-    `batch_size` rows (default: `rows_per_pass`).
+    The conditions run as rows of one batch, each under its own edit (`Edit.per_row`), branching
+    from one row at the first edited layer: one pass instead of one per condition where memory
+    allows, else chunks of `batch_size` rows (default: `rows_per_pass`).
     """
     seq = ids.reshape(-1).cpu()
     if seq.numel() < 2:
@@ -108,9 +108,9 @@ def nll_under_edits(loaded, ids: torch.Tensor, edits, *, batch_size: int | None 
     out = []
     for lo in range(0, len(edits), size):
         group = edits[lo:lo + size]
-        batch = seq[None].expand(len(group), -1)
         edit = group[0] if len(group) == 1 else Edit.per_row(group)
-        logits = forward(loaded, batch, edit=edit, positions=torch.arange(seq.numel() - 1))
+        # One row for every condition: the blocks before the first edited layer run once (`forward`).
+        logits = forward(loaded, seq[None], edit=edit, positions=torch.arange(seq.numel() - 1))
         out.append(next_token_nll(logits, seq[1:].expand(len(group), -1)))
         report(progress, min(lo + size, len(edits)), len(edits))
     return torch.cat(out)
