@@ -43,21 +43,26 @@ def forward(loaded, ids: torch.Tensor, *, edit=None, record: Recorder | None = N
     head=True returns float32 logits on the input device: [B, T, V] for positions=None, else
     [B, P, V] for a 1-D [P] (the same positions of every row) or a 2-D [B, P] (per row); only
     those positions go through the head.
-    An edit with one edit per batch row (`Edit.per_row`) needs a batch of that many rows, or of one
-    row: every condition then runs the same sequence, and the blocks before the first edited layer
-    run once for all of them (the batch branches there, `sw_core.hooks.branching`).
+    An edit with one edit per batch row (`Edit.per_row`) needs a batch of that many rows, or of B
+    rows when it holds C x B edits: condition c of sequence b is row c B + b, and the blocks before
+    the first edited layer run once for every condition (the batch branches there,
+    `sw_core.hooks.branching`); 2-D positions are then given per sequence ([B, P]).
     """
     check_instrumented(loaded)
     ids = ids.to(loaded.input_device)
     branch = contextlib.nullcontext()
     if edit is not None and edit is not INHERIT and edit.rows and len(edit.rows) != ids.shape[0]:
-        if ids.shape[0] != 1:
+        copies, rest = divmod(len(edit.rows), ids.shape[0])
+        if rest:
             raise BadInput(f"The edit holds {len(edit.rows)} per-row edits for a batch of {ids.shape[0]} rows: "
-                           "give one per row (or one row that every condition shares).")
+                           "give one per row, or a whole number of conditions per row.")
+        if positions is not None and positions.dim() == 2:
+            positions = positions.repeat(copies, 1)
         first = first_edited_layer(edit)
-        if first is None:  # no row is edited: one row stands for all of them
-            return _expand(forward(loaded, ids, record=record, head=head, positions=positions), len(edit.rows))
-        branch = branching(first, len(edit.rows))
+        if first is None:  # no row is edited: the B rows stand for every copy
+            out = forward(loaded, ids, record=record, head=head, positions=None if positions is None else positions[:ids.shape[0]])
+            return None if out is None else out.repeat(copies, *([1] * (out.dim() - 1)))
+        branch = branching(first, copies)
     with torch.no_grad(), applied(loaded, edit), recording(record), branch:
         if not head:
             _, stack = loaded.arch.stack(loaded.model)
@@ -72,10 +77,6 @@ def forward(loaded, ids: torch.Tensor, *, edit=None, record: Recorder | None = N
     if positions.dim() == 1:
         return full[:, positions]
     return full.gather(1, positions[..., None].expand(-1, -1, full.shape[-1]))
-
-
-def _expand(logits, rows: int):
-    return None if logits is None else logits.expand(rows, *logits.shape[1:])
 
 
 def next_token_nll(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:

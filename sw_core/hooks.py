@@ -69,11 +69,12 @@ def editing(edit: "Edit | None"):
 
 
 @contextmanager
-def branching(layer: int, rows: int):
-    """The body's passes run one sequence up to decoder block `layer`, whose input is then copied
-    into `rows` batch rows: for conditions (per-row edits) that differ from that block on only,
-    the blocks before it run once instead of once per row. Reset on every exit."""
-    token = _BRANCH.set((layer, rows))
+def branching(layer: int, copies: int):
+    """The body's passes run their B sequences up to decoder block `layer`, whose inputs are then
+    repeated `copies` times (rows c B + b: copy c of sequence b): for conditions (per-row edits)
+    that differ from that block on only, the blocks before it run once instead of once per
+    condition. Reset on every exit."""
+    token = _BRANCH.set((layer, copies))
     try:
         yield
     finally:
@@ -194,16 +195,21 @@ def block_start_hook(layer: int):
     return hook
 
 
-def _branched(args, kwargs, rows: int):
-    """The block's arguments with its one-row input copied into `rows` rows. Everything else the
-    stack computed for one row (rotary embeddings, position ids, a causal mask) broadcasts."""
+def _branched(args, kwargs, copies: int):
+    """The block's arguments with its B input rows repeated `copies` times, and every other
+    per-row tensor the stack computed for them (a padding mask) with them; tensors computed for
+    one row (rotary embeddings, position ids, a causal mask) broadcast as they are."""
     h = block_input(args, kwargs)
-    if h.shape[0] != 1:
-        raise RuntimeError(f"A branching pass runs one sequence up to the branch; this one has {h.shape[0]}.")
-    h = h.expand(rows, *h.shape[1:]).contiguous()
-    if args:
-        return (h, *args[1:]), kwargs
-    return args, {**kwargs, "hidden_states": h}
+    rows = h.shape[0]
+
+    def tile(v):
+        if isinstance(v, torch.Tensor) and v.dim() and v.shape[0] == rows and (rows > 1 or v is h):
+            return v.repeat(copies, *([1] * (v.dim() - 1)))
+        if isinstance(v, tuple):
+            return tuple(tile(x) for x in v)
+        return v
+
+    return tuple(tile(a) for a in args), {k: tile(v) for k, v in kwargs.items()}
 
 
 def block_end_hook(layer: int):
