@@ -16,7 +16,7 @@ import torch
 from ..edits import Edit
 from ..errors import BadInput
 from ..forward import forward, next_token_nll
-from ._forward import report
+from ._forward import condition_logits, report
 
 DEFAULT_WINDOW = 512
 
@@ -40,6 +40,14 @@ def token_nll(loaded, ids: torch.Tensor, *, window: int = DEFAULT_WINDOW, stride
     Every token after the first is scored once, except (as in the HF loop) a window's first token
     when stride == window: nothing in its window precedes it.
     """
+    return token_nll_under(loaded, ids, [edit], window=window, stride=stride, batch_size=batch_size,
+                           progress=progress)[0]
+
+
+def token_nll_under(loaded, ids: torch.Tensor, edits: list, *, window: int = DEFAULT_WINDOW,
+                    stride: int | None = None, batch_size: int = 4, progress=None) -> torch.Tensor:
+    """`token_nll` under each of `edits`: [C, scored tokens]. The conditions share each pass
+    (per-row edits, branching at the first edited layer: `_forward.condition_logits`)."""
     stride = window // 2 if stride is None else stride
     if window < 2 or not 1 <= stride <= window:
         raise BadInput(f"window={window}, stride={stride}: need window >= 2 and 1 <= stride <= window.")
@@ -59,24 +67,31 @@ def token_nll(loaded, ids: torch.Tensor, *, window: int = DEFAULT_WINDOW, stride
         for i, (b, e, _) in enumerate(group):
             batch[i, : e - b] = seq[b:e]
         lo = min(first - 1 - b for b, _, first in group)  # earliest position whose prediction is scored
-        logits = forward(loaded, batch, edit=edit, positions=torch.arange(lo, width))
+        logits = condition_logits(loaded, batch, edits, positions=torch.arange(lo, width))  # [C, B, P, V]
         for i, (b, e, first) in enumerate(group):
             targets = seq[first:e]  # predicted from positions first-1 .. e-2
-            chunks.append(next_token_nll(logits[i, first - 1 - b - lo: e - 1 - b - lo], targets))
+            chunks.append(next_token_nll(logits[:, i, first - 1 - b - lo: e - 1 - b - lo], targets.expand(len(edits), -1)))
         report(progress, min(start + batch_size, len(spans)), len(spans))
-    return torch.cat(chunks)
+    return torch.cat(chunks, dim=1)
 
 
 def perplexity(loaded, text: str, *, max_tokens: int | None = None, window: int = DEFAULT_WINDOW,
                stride: int | None = None, edit=None, batch_size: int = 4, progress=None) -> float:
     """exp(mean NLL) of `text` (its first `max_tokens` tokens) under `edit`; stride defaults to window // 2."""
+    return perplexities(loaded, text, [edit], max_tokens=max_tokens, window=window, stride=stride,
+                        batch_size=batch_size, progress=progress)[0]
+
+
+def perplexities(loaded, text: str, edits: list, *, max_tokens: int | None = None, window: int = DEFAULT_WINDOW,
+                 stride: int | None = None, batch_size: int = 4, progress=None) -> list[float]:
+    """`perplexity` under each of `edits`, the conditions batched together."""
     ids = loaded.encode(text)
     if max_tokens is not None:
         if max_tokens < 2:
             raise BadInput(f"max_tokens={max_tokens} must be at least 2.")
         ids = ids[:, :max_tokens]
-    nll = token_nll(loaded, ids, window=window, stride=stride, edit=edit, batch_size=batch_size, progress=progress)
-    return float(math.exp(nll.double().mean().item()))
+    nll = token_nll_under(loaded, ids, edits, window=window, stride=stride, batch_size=batch_size, progress=progress)
+    return [float(math.exp(row.double().mean().item())) for row in nll]
 
 
 ROW_BUDGET_BYTES = 1 << 30  # the logits of one batch of conditions stay under about 1 GiB
