@@ -19,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
+from ..detect import find_super_weights
 from ..edits import Coord, off, validate
 from ..errors import BadInput
 from ..scan import token_strings
@@ -56,8 +57,6 @@ class Mechanism:
 def _coords(loaded, coords) -> list[Coord]:
     if coords:
         return list(coords)
-    from ..detect import find_super_weights
-
     found = find_super_weights(loaded).coords()
     if not found:
         raise BadInput("No super weight was detected in this model: there is no mechanism to explain. "
