@@ -38,12 +38,13 @@ def detection(loaded):
 def app_numbers(loaded, det, command: str) -> dict:
     """The Super weights / Classroom pages' perplexities: original, one or both super weights off, +SA."""
     from sw_core.edits import Edit, off
+    from sw_core.restore import restore_pins
 
     coords = list(det.coords())
     edits = [("original", None), (f"layer {coords[0].layer} [{coords[0].row}, {coords[0].col}] off", off(coords[0])),
              ("every super weight off", off(*coords)),
              ("every super weight off, super activation restored",
-              Edit.of({c: 0.0 for c in coords}, pins=det.restore_pins()))]
+              Edit.of({c: 0.0 for c in coords}, pins=restore_pins(loaded, coords, det)))]
     return {**context(loaded, command), "edits": [{"condition": name, "perplexity": _ppl(loaded, e)} for name, e in edits]}
 
 

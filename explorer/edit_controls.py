@@ -31,6 +31,7 @@ def edit_controls(det, prefix: str = "sw"):
     Seeded once from the URL (?sw=11.507.1229=0&restore=1) and written back to it on every run.
     """
     from sw_core.edits import Edit
+    from sw_core.restore import restore_pins
 
     url = _url_factors(det, prefix)
     factors = {}
@@ -50,4 +51,4 @@ def edit_controls(det, prefix: str = "sw"):
     state_to_url(sw=changed or None, restore=True if restore else None)
     if not changed and not restore:
         return None  # the original model: one cache entry however it was reached
-    return Edit.of(changed, pins=det.restore_pins() if restore else ())
+    return Edit.of(changed, pins=restore_pins(None, det.coords(), det) if restore else ())  # sized by det

@@ -39,14 +39,14 @@ import copy
 import math
 import statistics
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING
 
 import torch
 
 from .builtin_prompts import PAPER_PROMPT
-from .edits import ActivationPin, Coord, off
+from .edits import Coord, off
 from .errors import BadInput
 from .scan import LayerStats, Scan, scan
+from .verify import VERDICT_SOURCE, VERDICT_SUPER, VERDICT_UNVERIFIED, Impact, verify_groups
 
 DEFAULT_PROMPT = PAPER_PROMPT
 DEFAULT_THRESHOLD = 50.0  # spike: layer max |out| >= 50 x the typical layer's max
@@ -59,12 +59,6 @@ DEFAULT_CANCEL_SHRINK = 0.9  # cancelling: it loses at least 10% of its size onc
 OPPOSED_FRACTION = 0.1  # a spike opposes a residual value of at least a tenth of its own size
 TYPICAL_QUANTILE = 0.75  # typical max: the median of the lowest 75% of the layers' maxima
 
-if TYPE_CHECKING:
-    from .verify import Impact
-
-VERDICT_SUPER = "super weight"
-VERDICT_SOURCE = "activation source"
-VERDICT_UNVERIFIED = "unverified"
 LATE_SMALL = "appeared after a removal; small next to the strongest"
 LATE_NEW_LAYER = "appeared after a removal; its layer did not spike in the unedited model"
 
@@ -166,12 +160,6 @@ class Detection:
                 seen.add(key)
                 out.append(w.activation)
         return out
-
-    def restore_pins(self) -> list[ActivationPin]:
-        """Pins that keep each super activation (the paper's "+SA"), from `sw_core.restore`."""
-        from .restore import pins
-
-        return pins((a.layer, a.channel, a.token, a.value) for a in self.super_activations())
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -437,8 +425,6 @@ def find_super_weights(loaded, prompts: str | list[str] | None = None, *, thresh
     candidates = sorted(by_coord.values(), key=lambda w: (w.layer, w.iteration, -w.share))
     sources: list[SuperWeight] = []
     if verify and candidates:
-        from .verify import verify_groups
-
         verify_groups(loaded, candidates, text=verify_text, tokens=verify_tokens, min_impact=min_impact, each=each,
                       progress=verify_progress)
         sources = [w for w in candidates if w.verdict == VERDICT_SOURCE]
@@ -475,8 +461,6 @@ def _verify_late(loaded, weak: list[WeakSpike], found, text, tokens, min_impact,
     late = list(late.values())
     if not late:
         return []
-    from .verify import verify_groups
-
     layers = {w.layer for w in late}
     # copies of the followed candidates of the same matrices keep them out of the late groups' controls
     shadows = [copy.copy(w) for w in found if w.layer in layers]

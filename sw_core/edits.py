@@ -14,7 +14,8 @@ How an edit is applied: for each edited output row r, the hook recomputes
 in float32, where w_r' is row r with each edited entry multiplied by its factor. Recomputing the
 row, rather than subtracting (1 - f) * W[r, c] * x[c] from y, keeps the result accurate in
 bf16/fp16 too, where y[r] of a super activation (~1e4) carries a rounding error larger than the
-edited value itself. Cost: (#edited rows) x T x in_features multiply-adds per layer.
+edited value itself. Cost: (#edited rows) x T x in_features multiply-adds per layer. The hook and
+the recomputation live in `sw_core.hooks` (the hook core); this module holds the edit values.
 
 "Restore the super activation" (the paper's Table 1 row "Prune SW, +SA"): the weights stay off,
 and the layer's own unedited output is kept at (layer, channel) on the pinned positions
@@ -25,22 +26,15 @@ Positions are absolute: under a KV cache a decode step's tokens start at the cac
 
 from __future__ import annotations
 
-import contextvars
 import math
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-import torch
-
 from .coord import Coord
 from .errors import BadInput
-from .moe import as_sequences, recompute_rows
-from .positions import offset
-from .weights import dense_weight_of
+from .hooks import active_edit, editing
 
 __all__ = ["Coord", "ActivationPin", "Edit", "INHERIT", "off", "scaled", "current_edit", "applied", "validate"]
-
-_ACTIVE: contextvars.ContextVar["Edit | None"] = contextvars.ContextVar("sw_edit", default=None)
 
 
 class _Inherit:
@@ -77,25 +71,38 @@ class ActivationPin:
 
 @dataclass(frozen=True)
 class Edit:
-    """Weights with a factor each (0 = off, 1 = original) and activations to pin."""
+    """Weights with a factor each (0 = off, 1 = original) and activations to pin; or, in `rows`,
+    one edit per batch row (None: that row unedited), for a batch that measures many conditions
+    in one forward pass (`Edit.per_row`)."""
 
     factors: tuple[tuple[Coord, float], ...] = ()
     pins: tuple[ActivationPin, ...] = ()
+    rows: tuple["Edit | None", ...] = ()
+
+    def __post_init__(self):
+        if self.rows and (self.factors or self.pins):
+            raise BadInput("An edit per batch row holds only the rows' edits: put shared factors or pins in each row's edit.")
+        if any(r is not None and r.rows for r in self.rows):
+            raise BadInput("A batch row's edit cannot itself hold edits per row.")
 
     @staticmethod
     def of(factors: dict | None = None, pins=()) -> "Edit":
         items = tuple(sorted((factors or {}).items()))
         return Edit(items, tuple(pins))
 
+    @staticmethod
+    def per_row(edits) -> "Edit":
+        """Batch row b runs under edits[b] (None: unedited); the batch must have len(edits) rows."""
+        edits = tuple(edits)
+        if not edits:
+            raise BadInput("An edit per batch row needs at least one row.")
+        return Edit(rows=tuple(None if e is None or e.is_identity else e for e in edits))
+
     @property
     def is_identity(self) -> bool:
+        if self.rows:
+            return all(r is None for r in self.rows)
         return not self.pins and all(f == 1.0 for _, f in self.factors)
-
-    def by_layer(self) -> dict[int, list[tuple[Coord, float]]]:
-        out: dict[int, list[tuple[Coord, float]]] = {}
-        for c, f in self.factors:
-            out.setdefault(c.layer, []).append((c, f))
-        return out
 
 
 def off(*coords: Coord) -> Edit:
@@ -108,7 +115,7 @@ def scaled(coords, factor: float) -> Edit:
 
 def current_edit() -> Edit | None:
     """The edit active in this thread / context, if any: the one explicit way to inherit it."""
-    return _ACTIVE.get()
+    return active_edit()
 
 
 current = current_edit  # the former name
@@ -116,6 +123,9 @@ current = current_edit  # the former name
 
 def validate(loaded, edit: Edit) -> None:
     """Raise BadInput for a coordinate or factor that cannot be applied to this model."""
+    for row in edit.rows:
+        if row is not None:
+            validate(loaded, row)
     n = loaded.num_layers
     for c, f in edit.factors:
         if not isinstance(f, (int, float)) or not math.isfinite(f):
@@ -159,7 +169,7 @@ def _check_expert(loaded, c: Coord) -> None:
 def applied(loaded, edit):
     """Run the body with `edit` in effect for this thread / context only; undone on every exit.
 
-    edit=None (or `Edit()`) runs the unedited model, also inside an outer `applied`; pass
+    edit=None runs the unedited model, also inside an outer `applied`; pass
     `INHERIT` to keep the caller's edit (or read it with `current_edit()`).
     """
     if edit is INHERIT:
@@ -167,69 +177,5 @@ def applied(loaded, edit):
         return
     if edit is not None:
         validate(loaded, edit)  # the hooks that read it were registered by `instrument` at load
-    token = _ACTIVE.set(edit)
-    try:
+    with editing(edit):
         yield loaded
-    finally:
-        _ACTIVE.reset(token)
-
-
-def edited_output(layer: int, transposed: bool, module, inputs, output, experts: bool = False):
-    """Layer `layer`'s down projection output under the active edit; None when nothing changes.
-
-    Called by the one hook per down projection (`sw_core.instrument`), with the module the hook
-    fired on: the weight is read from it, so a deep copy of the model edits its own weights.
-    experts=True: `module` is a Mixture-of-Experts layer's experts module, `inputs` its arguments
-    (hidden, top_k_index, top_k_weights); edited rows are recomputed by `sw_core.moe`.
-    """
-    edit = _ACTIVE.get()
-    if edit is None or edit.is_identity:
-        return None
-    rows = [cf for cf in edit.factors if cf[0].layer == layer and cf[1] != 1.0]
-    pins = [p for p in edit.pins if p.layer == layer]
-    if not rows and not pins:
-        return None
-    x = inputs[0]
-    y = output.clone()
-    if rows and experts:
-        recompute_rows(module, inputs, y, rows)
-    elif rows:
-        recompute_dense_rows(module, transposed, x, y, rows)
-    if pins and experts:  # the experts see [batch x tokens, hidden]: pins need the token axis back
-        y = _apply_pins(pins, as_sequences(output), as_sequences(y)).reshape(-1, y.shape[-1])
-    elif pins:
-        _apply_pins(pins, output, y)
-    return y
-
-
-def _apply_pins(pins, output: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """Write each pin into y [..., T, C] (and return it); token positions are absolute
-    (`sw_core.positions`)."""
-    start = offset()  # absolute position of this call's first token
-    for p in pins:
-        local = p.token - start
-        if 0 <= local < y.shape[-2]:
-            y[..., local, p.channel] = output[..., local, p.channel] if p.value is None else p.value
-        if p.above is not None:
-            orig = output[..., p.channel]
-            y[..., p.channel] = torch.where(orig.abs() >= p.above, orig, y[..., p.channel])
-    return y
-
-
-def recompute_dense_rows(module, transposed: bool, x: torch.Tensor, y: torch.Tensor, rows) -> None:
-    """Write into y [..., T, out] the output rows of `rows` ((Coord, factor) pairs of this layer)
-    recomputed in float32 from x [..., T, in] with each weight scaled by its factor."""
-    by_row: dict[int, list[tuple[int, float]]] = {}
-    for c, f in rows:
-        by_row.setdefault(c.row, []).append((c.col, f))
-    row_ids = sorted(by_row)
-    weight = dense_weight_of(module, transposed)
-    w = weight[row_ids].to(device=x.device, dtype=torch.float32).clone()  # [R, in]
-    for i, r in enumerate(row_ids):
-        for col, f in by_row[r]:
-            w[i, col] *= f
-    new = x.to(torch.float32) @ w.t()  # [..., T, R]
-    bias = getattr(module, "bias", None)
-    if bias is not None:
-        new += bias[row_ids].to(device=x.device, dtype=torch.float32)
-    y[..., row_ids] = new.to(y.dtype)

@@ -8,14 +8,11 @@ an active scan recorder), so concurrent callers see only their own edit and thei
 
 The decoder stack carries a pre-hook and an always-called post-hook that set the absolute
 position of the call's first token (`sw_core.positions`: activation pins under a KV cache).
-The hooks, in the order they act within one decoder block:
-1. every decoder linear, pre-hook: hands its input to the active recorder (calibration passes);
-2. every block, pre-hook: the residual stream entering the block (for the scan);
-3. every down projection, ONE forward hook: first `edits.edited_output` (the active edit, if
-   any), then the scan records that (edited) output. One hook, so the order cannot drift.
-   A Mixture-of-Experts layer has no module per expert (transformers 5 fuses them): its hook is
-   on the experts module, and `sw_core.moe` recomputes per expert what the edit / scan needs;
-4. every block, forward hook: the residual stream leaving the block.
+The hooks themselves, and what each hands to the active edit and recorder, are `sw_core.hooks`
+(the hook core): a pre-hook on every decoder linear and on every block, ONE forward hook on every
+down projection (a Mixture-of-Experts layer has no module per expert, transformers 5 fuses them:
+its hook is on the experts module), and a forward hook on every block. A MoE block also carries
+a pre-hook that notes its sequence length (`sw_core.moe`).
 
 Hooks read the weight from the module they are called with and close over nothing but a layer
 index or a name, so `copy.deepcopy(model)` (a quantized private copy) keeps working hooks of its
@@ -24,10 +21,9 @@ own; `instrument` sees the copied mark and registers nothing twice.
 
 from __future__ import annotations
 
-from .edits import edited_output
+from .hooks import block_end_hook, block_start_hook, down_proj_hook, experts_hook, linear_input_hook
 from .moe import note_sequence_length
 from .positions import on_stack_end, on_stack_start
-from .scan import active_recorder
 
 _MARK = "_sw_instrumented"  # set on the model; a deep copy carries it along with the hooks
 
@@ -47,17 +43,17 @@ def instrument(loaded) -> None:
         stack.register_forward_pre_hook(on_stack_start, with_kwargs=True)
         stack.register_forward_hook(on_stack_end, with_kwargs=True, always_call=True)
         for t in adapter.linears(model):
-            t.module.register_forward_pre_hook(_linear_input_hook(t.name))
+            t.module.register_forward_pre_hook(linear_input_hook(t.name))
         blocks = adapter.blocks(model)
         for p, (_, block) in zip(loaded.layers, blocks):
-            block.register_forward_pre_hook(_block_start_hook(p.layer), with_kwargs=True)
+            block.register_forward_pre_hook(block_start_hook(p.layer), with_kwargs=True)
             if p.num_experts:
-                moe_block = model.get_submodule(p.name.rpartition(".")[0])  # the experts' parent
+                moe_block = adapter.moe_block(block)  # the router's and experts' parent
                 moe_block.register_forward_pre_hook(note_sequence_length, with_kwargs=True)
-                p.module.register_forward_hook(_experts_hook(p.layer), with_kwargs=True)
+                p.module.register_forward_hook(experts_hook(p.layer), with_kwargs=True)
             else:
-                p.module.register_forward_hook(_down_proj_hook(p.layer, p.transposed))
-            block.register_forward_hook(_block_end_hook(p.layer), with_kwargs=True)
+                p.module.register_forward_hook(down_proj_hook(p.layer, p.transposed))
+            block.register_forward_hook(block_end_hook(p.layer), with_kwargs=True)
         setattr(model, _MARK, True)
 
 
@@ -67,53 +63,3 @@ def check_instrumented(loaded) -> None:
             "This model has no scan / edit hooks: build a Loaded with sw_core.loading.load or "
             "sw_core.loading.wrap, or call sw_core.instrument.instrument(loaded) before sharing it."
         )
-
-
-def _down_proj_hook(layer: int, transposed: bool):
-    def hook(module, inputs, output):
-        edited = edited_output(layer, transposed, module, inputs, output)  # None: unchanged
-        rec = active_recorder()
-        if rec is not None:
-            rec.on_proj(layer, inputs, output if edited is None else edited)
-        return edited
-
-    return hook
-
-
-def _experts_hook(layer: int):
-    def hook(module, args, kwargs, output):
-        args = tuple(args) + tuple(kwargs[k] for k in ("hidden_states", "top_k_index", "top_k_weights") if k in kwargs)
-        edited = edited_output(layer, False, module, args, output, experts=True)  # None: unchanged
-        rec = active_recorder()
-        if rec is not None:
-            rec.on_experts(layer, module, args, output if edited is None else edited)
-        return edited
-
-    return hook
-
-
-def _linear_input_hook(name: str):
-    def hook(module, args):
-        rec = active_recorder()
-        if rec is not None and rec.inputs_of:
-            rec.on_linear_input(name, args)
-
-    return hook
-
-
-def _block_start_hook(layer: int):
-    def hook(module, args, kwargs):
-        rec = active_recorder()
-        if rec is not None:
-            rec.on_block_start(layer, args, kwargs)
-
-    return hook
-
-
-def _block_end_hook(layer: int):
-    def hook(module, args, kwargs, output):
-        rec = active_recorder()
-        if rec is not None:
-            rec.on_block_end(layer, args, kwargs, output)
-
-    return hook

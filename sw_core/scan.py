@@ -21,17 +21,15 @@ ignored. The active scan is reset in `finally`, also when the forward raises.
 
 from __future__ import annotations
 
-import contextvars
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 
 import torch
 
-from .edits import applied, current_edit
-from .moe import experts_stats
 from .errors import BadInput
+from .forward import forward
+from .hooks import Recorder, active_edit, block_input, first_tensor, layer_factors
+from .moe import experts_stats
 
-_SCANNING: contextvars.ContextVar["Recorder | None"] = contextvars.ContextVar("sw_scan", default=None)
 _MEDIAN_SAMPLE = 8192  # the typical |output| is the median of an even sample of this many entries
 
 
@@ -96,41 +94,12 @@ class Scan:
         }
 
 
-def _first_tensor(obj):
-    if isinstance(obj, torch.Tensor):
-        return obj
-    if isinstance(obj, (tuple, list)) and obj and isinstance(obj[0], torch.Tensor):
-        return obj[0]
-    if hasattr(obj, "last_hidden_state"):
-        return obj.last_hidden_state
-    return None
-
-
 def token_strings(loaded, ids: list[int]) -> list[str]:
     tok = loaded.tokenizer
     try:
         return [tok.decode([i]) for i in ids]
     except Exception:  # a tokenizer without decode: ids are still a readable label
         return [str(i) for i in ids]
-
-
-def active_recorder() -> "Recorder | None":
-    """The recorder of the scan running in this thread / context, if any (read by the hooks)."""
-    return _SCANNING.get()
-
-
-@contextmanager
-def recording(rec):
-    """Make `rec` the active recorder of this thread / context for the body; reset on every exit.
-
-    Any object with the Recorder methods (`on_proj`, `on_linear_input`, `on_block_start`,
-    `on_block_end`) and an `inputs_of` set can record (`sw_core.mechanism.tap` does).
-    """
-    token = _SCANNING.set(rec)
-    try:
-        yield rec
-    finally:
-        _SCANNING.reset(token)
 
 
 def _rows(t: torch.Tensor) -> torch.Tensor:
@@ -145,9 +114,9 @@ def _abs_max_per_row(t: torch.Tensor) -> torch.Tensor:
     return t.abs().amax(dim=1)
 
 
-class Recorder:
-    """What one scan collects; the permanent hooks (`sw_core.instrument`) write here while it is
-    the active scan. `inputs_of`: names of decoder linears whose whole input is kept (calibration)."""
+class ScanRecorder(Recorder):
+    """What one scan collects; the permanent hooks (`sw_core.hooks`) hand it each site while it is
+    the active recorder. `inputs_of`: names of decoder linears whose whole input is kept (calibration)."""
 
     def __init__(self, track_channel: int | None = None, keep_rows: bool = False,
                  inputs_of: frozenset[str] = frozenset()):
@@ -158,10 +127,10 @@ class Recorder:
         self.pending: dict[int, torch.Tensor] = {}
         self.inputs: dict[str, torch.Tensor] = {}
 
-    def on_proj(self, i: int, inputs, output) -> None:
+    def on_down_proj(self, i: int, x, y) -> None:
         if self.inputs_of:  # a calibration pass records linear inputs only
             return
-        x, y = _rows(inputs[0]), _rows(output)  # [T, in], [T, out]
+        x, y = _rows(x), _rows(y)  # [T, in], [T, out]
         r = self._out_record(y)
         x_tok = _abs_max_per_row(x)  # [T], a new tensor
         t_in = int(x_tok.argmax())
@@ -176,9 +145,7 @@ class Recorder:
             return
         y = _rows(output)
         r = self._out_record(y)
-        edit = current_edit()
-        factors = [cf for cf in (edit.factors if edit else ()) if cf[0].layer == i]
-        m = experts_stats(module, args, y, factors)
+        m = experts_stats(module, args, y, layer_factors(active_edit(), i))
         r.update(in_max=m["in_max"], in_pos=m["in_pos"], in_expert=m["in_expert"], expert=m["expert"],
                  expert_out_max=m["expert_out_max"])
         if self.keep_rows and m["expert_row"] is not None:
@@ -201,18 +168,17 @@ class Recorder:
             r["trace"] = y[:, self.track_channel].abs()  # a new [T] tensor
         return r
 
-    def on_linear_input(self, name: str, args) -> None:
-        if name in self.inputs_of:
-            x = args[0].detach()
-            self.inputs[name] = x.reshape(-1, x.shape[-1]).to("cpu", torch.float32, copy=True)
+    def on_linear_input(self, name: str, x) -> None:
+        x = x.detach()
+        self.inputs[name] = x.reshape(-1, x.shape[-1]).to("cpu", torch.float32, copy=True)
 
     def on_block_start(self, i: int, args, kwargs) -> None:
         # Keep a reference only while this block runs: the reading happens in on_block_end.
-        self.pending[i] = args[0] if args else kwargs.get("hidden_states")
+        self.pending[i] = block_input(args, kwargs)
 
     def on_block_end(self, i: int, args, kwargs, output) -> None:
         before = self.pending.pop(i, None)
-        after = _first_tensor(output)
+        after = first_tensor(output)
         r = self.raw.get(i)
         if r is None or before is None or after is None:
             return
@@ -221,15 +187,10 @@ class Recorder:
         r["resid_after"] = float(_rows(after)[t, c])
 
 
-def _run(loaded, ids: torch.Tensor, rec: Recorder, edit) -> None:
+def _run(loaded, ids: torch.Tensor, rec: ScanRecorder, edit) -> None:
     """One pass of the decoder stack (no LM head) with `rec` recording and `edit` applied."""
-    from .instrument import check_instrumented
-
-    check_instrumented(loaded)
-    _, stack = loaded.arch.stack(loaded.model)
     try:
-        with recording(rec), torch.no_grad(), applied(loaded, edit):
-            stack(input_ids=ids, use_cache=False)
+        forward(loaded, ids, edit=edit, record=rec, head=False)
     finally:
         rec.pending.clear()
 
@@ -240,7 +201,7 @@ def linear_inputs(loaded, ids: torch.Tensor, names, edit=None) -> dict[str, torc
     Recorded by the hooks registered at load, in one pass of the decoder stack: no hook is added
     to the shared model, and other threads' passes are not recorded.
     """
-    rec = Recorder(inputs_of=frozenset(names))
+    rec = ScanRecorder(inputs_of=frozenset(names))
     _run(loaded, ids, rec, edit)
     return rec.inputs
 
@@ -265,7 +226,7 @@ def scan(
         out_f = loaded.layers[0].out_features
         if not 0 <= track_channel < out_f:
             raise BadInput(f"Channel {track_channel} is out of range: output channels are 0..{out_f - 1}.")
-    rec = Recorder(track_channel, keep_rows)
+    rec = ScanRecorder(track_channel, keep_rows)
     _run(loaded, ids, rec, edit)
     raw = [rec.raw.get(i) for i in range(loaded.num_layers)]
     return _to_scan(loaded, prompt, ids[0].tolist(), raw, track_channel)

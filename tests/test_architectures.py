@@ -24,18 +24,6 @@ ALL = sorted({**ARCHITECTURES, **MOE_ARCHITECTURES})
 PROMPT = "Apple Inc. is a worldwide tech company."
 TEXT = "Summer is hot. Winter is cold. The super weight keeps the model talking."
 
-# Features the hook core does not yet run on Mixture-of-Experts layers (its batched per-row
-# removal writes a dense layer's rows). Remove an entry when the feature lands: the test is strict.
-MOE_PENDING = {"screening"}
-
-
-def _pending(request, feature: str, model_type: str):
-    """Expected to fail until the feature lands; strict, so a pass then fails and says to remove it."""
-    if model_type in MOE_ARCHITECTURES and feature in MOE_PENDING:
-        request.applymarker(pytest.mark.xfail(strict=True, reason=f"{feature} on Mixture-of-Experts layers: "
-                                              "not yet in the hook core (remove it from MOE_PENDING)"))
-
-
 @functools.lru_cache(maxsize=None)
 def planted(model_type: str):
     """(tiny model, its planted super weight at layer 1: a dense one, or expert 2's), built once per
@@ -151,10 +139,10 @@ def test_verification_measures_the_zeroed_copys_perplexity(model_type):
 
 @pytest.mark.parametrize("model_type", ALL)
 def test_restoring_the_activation_brings_the_spike_back(model_type):
-    from sw_core.restore import pins_for_coords
+    from sw_core.restore import restore_pins
 
     loaded, sw = planted(model_type)
-    pins = pins_for_coords(loaded, [sw], prompt=PROMPT)
+    pins = restore_pins(loaded, [sw], prompt=PROMPT)
     assert [(p.layer, p.channel) for p in pins] == [(1, sw.row)]
     original = scan(loaded, PROMPT).layers[1].out_max
     removed = scan(loaded, PROMPT, edit=off(sw)).layers[1].out_max
@@ -181,10 +169,9 @@ def test_mechanism_explains_dense_weights_and_refuses_expert_weights_clearly(mod
 
 
 @pytest.mark.parametrize("model_type", ALL)
-def test_screening_measures_the_zeroed_copys_perplexity(model_type, request):
+def test_screening_measures_the_zeroed_copys_perplexity(model_type):
     from sw_core.screening import Candidate, screen
 
-    _pending(request, "screening", model_type)
     loaded, sw = planted(model_type)
     other = dataclasses.replace(sw, row=sw.row + 1)
     result = screen(loaded, [Candidate(sw, "planted"), Candidate(other, "neighbour")], text=TEXT, max_tokens=16)

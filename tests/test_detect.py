@@ -9,6 +9,7 @@ from sw_core.__main__ import main
 from sw_core.detect import find_super_weights
 from sw_core.edits import ActivationPin, Coord
 from sw_core.errors import BadInput
+from sw_core.restore import restore_pins
 from sw_core.testing import plant_super_weight, tiny_model
 
 
@@ -31,7 +32,7 @@ def test_embedded_super_weights(embedded_detection, embedded):
         assert (a.layer, a.channel, a.token) == (11, 507, 0)
         assert 2.0e4 < a.value < 3.0e4
         assert w.prompts == d.prompts
-    assert d.restore_pins() == [ActivationPin(11, 507, 0, None, above=0.05 * first.activation.value)]
+    assert restore_pins(None, d.coords(), d) == [ActivationPin(11, 507, 0, None, above=0.05 * first.activation.value)]
     assert d.max_spike_ratio > d.threshold
 
 

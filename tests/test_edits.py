@@ -223,3 +223,24 @@ def test_no_edit_by_default_and_inheriting_only_when_asked(embedded):
     assert default == none == plain
     assert inherited == perplexity(embedded, text, edit=both)
     assert inherited > 100 * plain
+
+
+def test_an_edit_per_batch_row_equals_each_edit_alone_and_is_checked():
+    """Row b of one batch under edits[b] gives row b's logits of its own pass; a batch of one row
+    branches into every condition. Bad shapes are refused."""
+    from sw_core.forward import forward
+
+    tiny = tiny_model("llama", layers=3, seed=2)
+    ids = tiny.encode("per-row edits in one batch")
+    conds = [None, off(Coord(1, 3, 4)), Edit.of({Coord(2, 1, 1): 2.0}, [ActivationPin(0, 5, 1, value=7.0)])]
+    one_each = torch.cat([forward(tiny, ids, edit=e) for e in conds])
+    batched = forward(tiny, ids.expand(3, -1), edit=Edit.per_row(conds))
+    branched = forward(tiny, ids, edit=Edit.per_row(conds))
+    torch.testing.assert_close(batched, one_each, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(branched, one_each, rtol=1e-5, atol=1e-5)
+    assert (one_each[1] - one_each[0]).abs().max() > 1e-4 and (one_each[2] - one_each[0]).abs().max() > 1e-4
+    assert hash(Edit.per_row(conds)) == hash(Edit.per_row(conds))  # a frozen value, usable as a cache key
+    with pytest.raises(BadInput, match="per-row edits"):
+        forward(tiny, ids.expand(2, -1), edit=Edit.per_row(conds))
+    with pytest.raises(BadInput, match="only the rows"):
+        Edit(factors=((Coord(1, 3, 4), 0.0),), rows=(None,))

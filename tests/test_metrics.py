@@ -12,7 +12,7 @@ from sw_core.errors import BadInput
 from sw_core.metrics import (compare_next_tokens, control_edit, largest_other_weights, next_word_prompts, perplexity,
                              stopword_effect, token_nll, top_next_tokens, trivia_pairs, trivia_questions,
                              zero_shot_accuracy)
-from sw_core.metrics.impact import restore_pins
+from sw_core.restore import restore_pins
 from sw_core.testing import tiny_model
 
 SW1, SW2 = Coord(11, 507, 1229), Coord(11, 507, 1487)

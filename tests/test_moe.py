@@ -254,3 +254,37 @@ def test_the_control_turns_off_the_largest_other_weights_of_the_same_expert():
     want = {Coord(1, int(i) // w.shape[1], int(i) % w.shape[1], 3) for i in w.flatten().topk(10).indices}
     assert set(got) == want and sw not in got
     assert len(largest_other_weights(loaded, [sw], k=3, scope="all")) == 3 * EXPERTS * 2
+
+
+def test_a_recorder_of_dense_down_projections_is_refused_on_an_expert_layer():
+    """Nothing records silently nothing: a recorder that reads dense down projections only says so."""
+    from sw_core.errors import UnsupportedArchitecture
+    from sw_core.forward import forward
+    from sw_core.hooks import Recorder
+
+    class DenseOnly(Recorder):
+        def on_down_proj(self, layer, x, y):
+            pass
+
+    loaded = tiny_model("mixtral", layers=2)
+    with pytest.raises(UnsupportedArchitecture, match="Mixture-of-Experts"):
+        forward(loaded, loaded.encode(PROMPT), record=DenseOnly(), head=False)
+
+
+def test_the_mechanism_tap_reads_the_experts_output_of_an_expert_layer():
+    """Reference: the experts module's output, read by an own hook, at the planted row."""
+    from sw_core.mechanism.recording import record_pass
+
+    loaded = tiny_model("olmoe", layers=3)
+    sw = plant_expert_super_weight(loaded, layer=1, expert=2, row=9, col=33)
+    ids = loaded.encode(PROMPT)
+    seen = []
+    h = loaded.layers[1].module.register_forward_hook(lambda m, a, o: seen.append(o[:, 9].clone()) and None)
+    try:
+        rec = record_pass(loaded, ids, None, channel=9, token=0, trace=(1, 9))
+    finally:
+        h.remove()
+    torch.testing.assert_close(rec.trace, seen[0])
+    assert float(rec.y[1][9]) == pytest.approx(float(seen[0][0])) and abs(float(seen[0][0])) > 10
+    assert 1 not in rec.x  # no single down projection's input on an expert layer
+    del sw

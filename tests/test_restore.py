@@ -4,9 +4,10 @@ import pytest
 import torch
 
 from sw_core import edits
+from sw_core.detect import find_super_weights
 from sw_core.edits import ActivationPin, Coord, Edit
 from sw_core.generate import stream_tokens
-from sw_core.restore import pins, pins_for_coords
+from sw_core.restore import restore_pins
 from sw_core.testing import tiny_model
 
 SW1, SW2 = Coord(11, 507, 1229), Coord(11, 507, 1487)
@@ -26,7 +27,7 @@ def greedy_without_cache(loaded, prompt, n, edit):
 
 
 def test_both_off_and_restored_generates_the_same_with_and_without_cache(embedded):
-    restored = Edit.of({SW1: 0.0, SW2: 0.0}, pins([(11, 507, 0, 24000.0)]))
+    restored = Edit.of({SW1: 0.0, SW2: 0.0}, restore_pins(embedded, [SW1, SW2]))
     with_cache = list(stream_tokens(embedded, PROMPT, edit=restored, max_new_tokens=10, stop_at_eos=False))
     assert with_cache == greedy_without_cache(embedded, PROMPT, 10, restored)
     # ... and restoring matters: with both off and nothing restored the text differs.
@@ -49,7 +50,43 @@ def test_a_token_pin_lands_on_its_absolute_position_during_decoding(model_type):
     assert got == greedy_without_cache(tiny, "hello there", 12, late)
 
 
-def test_pins_for_coords_find_the_token_and_size_of_the_super_activation(embedded):
-    (pin,) = pins_for_coords(embedded, [SW1, SW2])
+def test_restore_pins_find_the_token_and_size_of_the_super_activation(embedded):
+    """Sized by a scan, or by what a detection measured: one rule, the same pins."""
+    (pin,) = restore_pins(embedded, [SW1, SW2])
     assert (pin.layer, pin.channel, pin.token, pin.value) == (11, 507, 0, None)
-    assert 0.05 * 2.0e4 < pin.above < 0.05 * 3.0e4
+    ids = embedded.encode("Apple Inc. is a worldwide tech company.")
+    seen = {}
+    down = embedded.model.get_submodule(embedded.layers[11].name)
+    h = down.register_forward_hook(lambda m, a, o: seen.update(y=o[0, :, 507].abs().clone()))  # returns None
+    try:  # own reference: the unedited down projection's |y[507]| read by a hook of this test
+        with torch.no_grad():
+            embedded.model(input_ids=ids, use_cache=False)
+    finally:
+        h.remove()
+    assert int(seen["y"].argmax()) == 0 and pin.above == pytest.approx(0.05 * float(seen["y"].max()), rel=1e-4)
+    assert restore_pins(None, [SW1, SW2], find_super_weights(embedded)) == [pin]
+
+
+@pytest.mark.parametrize("model_type", ["llama", "gpt2", "opt"])
+def test_every_block_of_a_decode_step_sees_the_absolute_position_of_its_token(model_type):
+    """The position hook sits on the module that runs the layers: with n tokens in the KV cache,
+    each block of the next step reads offset n (read by a recorder at every block), and 0 after."""
+    from sw_core.hooks import Recorder, recording
+    from sw_core.positions import offset
+
+    class Offsets(Recorder):
+        def __init__(self):
+            self.seen = []
+
+        def on_block_start(self, layer, args, kwargs):
+            self.seen.append(offset())
+
+    loaded = tiny_model(model_type, layers=2)
+    ids = loaded.encode("hello there")
+    n = ids.shape[1]
+    with torch.no_grad():
+        cache = loaded.model(input_ids=ids, use_cache=True).past_key_values
+        rec = Offsets()
+        with recording(rec):
+            loaded.model(input_ids=torch.tensor([[5]]), past_key_values=cache, use_cache=True)
+    assert rec.seen == [n, n] and offset() == 0

@@ -7,7 +7,7 @@ import torch
 
 from sw_core.edits import INHERIT, Coord, applied, off
 from sw_core.errors import BadInput
-import sw_core.scan as scan_module
+from sw_core.hooks import active_recorder
 from sw_core.scan import scan
 from sw_core.testing import tiny_model
 
@@ -70,7 +70,7 @@ def test_a_forward_that_raises_leaves_no_scan_active_and_no_hook_added():
     finally:
         h.remove()
     assert _hook_counts(loaded) == baseline
-    assert scan_module._SCANNING.get() is None  # later forwards record into no scan
+    assert active_recorder() is None  # later forwards record into no scan
     scan(loaded, "hello")
     assert _hook_counts(loaded) == baseline
 

@@ -9,7 +9,7 @@ import torch
 from sw_core.edits import Coord
 from sw_core.errors import BadInput
 from sw_core.screening import Candidate, candidates, screen
-from sw_core.testing import plant_super_weight, tiny_model
+from sw_core.testing import plant_expert_super_weight, plant_super_weight, teach_head, tiny_model
 
 TEXT = "The river flows through the old town, past the market and the church, to the sea."
 
@@ -17,7 +17,9 @@ TEXT = "The river flows through the old town, past the market and the church, to
 def reference_ppl(loaded, ids, coord=None):
     """Perplexity of ids [T] on a deepcopy with `coord` set to 0 directly (no project code)."""
     model = copy.deepcopy(loaded.model)
-    if coord is not None:
+    if coord is not None and coord.expert is not None:  # the fused [experts, out, in] parameter
+        model.model.layers[coord.layer].mlp.experts.down_proj.data[coord.expert, coord.row, coord.col] = 0.0
+    elif coord is not None:
         down = model.get_submodule(loaded.layers[coord.layer].name)
         at = (coord.col, coord.row) if type(down).__name__ == "Conv1D" else (coord.row, coord.col)
         down.weight.data[at] = 0.0
@@ -40,6 +42,24 @@ def test_tiny_planted_weight_ranks_first_and_every_row_matches(model_type):
         assert r.ppl == pytest.approx(reference_ppl(loaded, ids, Coord(r.layer, r.row, r.col)), rel=1e-4)
     by_coord = {r.weight: r.ppl for r in s.rows}
     assert [by_coord[str(c.coord)] for c in cands] == pytest.approx(s.sequential_ppl[1:], rel=1e-4)
+
+
+@pytest.mark.parametrize("model_type", ["mixtral", "qwen2_moe", "olmoe"])
+def test_a_planted_expert_super_weight_ranks_first_and_every_row_matches(model_type, digest):
+    loaded = tiny_model(model_type, layers=3)
+    planted = plant_expert_super_weight(loaded, layer=1, expert=2, row=9, col=33)
+    teach_head(loaded, TEXT)  # the model now depends on its features on TEXT, as a trained one does
+    before = digest(loaded.model)
+    cands = candidates(loaded, [planted], per_layer=1, layers=2)
+    assert cands[0].coord == planted and {c.coord.expert for c in cands[1:]} == {0, 1, 2, 3}  # each expert's matrix
+    s = screen(loaded, cands, text=TEXT, max_tokens=40, batch_size=4)
+    assert s.rows[0].weight == "layer 1 expert 2 [9, 33]" and s.rows[0].expert == 2 and s.rows[0].value == 50.0
+    assert s.rows[0].ppl_ratio > 100 and s.rows[1].ppl_ratio < 1.1
+    ids = loaded.encode(TEXT)[0, :40]
+    assert s.baseline_ppl == pytest.approx(reference_ppl(loaded, ids), rel=1e-4)
+    for r in s.rows:
+        assert r.ppl == pytest.approx(reference_ppl(loaded, ids, Coord(r.layer, r.row, r.col, r.expert)), rel=1e-4)
+    assert digest(loaded.model) == before
 
 
 def test_embedded_super_weight_ranks_first(embedded, digest):

@@ -20,7 +20,8 @@ import dataclasses
 from dataclasses import dataclass
 
 from ..builtin_prompts import PAPER_PROMPT
-from ..edits import Coord, Edit, off, validate
+from ..detect import find_super_weights
+from ..edits import Coord, off, validate
 from ..errors import BadInput, UnsupportedArchitecture
 from ..scan import token_strings
 from .attention_sink import AttentionSink, attention_sink
@@ -57,8 +58,6 @@ class Mechanism:
 def _coords(loaded, coords) -> list[Coord]:
     if coords:
         return list(coords)
-    from ..detect import find_super_weights
-
     found = find_super_weights(loaded).coords()
     if not found:
         raise BadInput("No super weight was detected in this model: there is no mechanism to explain. "
@@ -88,9 +87,9 @@ def explain(loaded, prompt: str | None = None, coords: list[Coord] | None = None
             "Super weights views (sw_core.scan, sw_core.edits).")
     ids = loaded.encode(prompt)
     tokens = token_strings(loaded, ids[0].tolist())
-    first = record_pass(loaded, ids, Edit(), channel=row, sink_token=None, trace=(layer, row))
+    first = record_pass(loaded, ids, None, channel=row, sink_token=None, trace=(layer, row))
     token = int(first.trace.abs().argmax())  # the super-activation token on this prompt
-    orig = record_pass(loaded, ids, Edit(), channel=row, sink_token=token, token=token)
+    orig = record_pass(loaded, ids, None, channel=row, sink_token=token, token=token)
     removed = record_pass(loaded, ids, off(*coords), channel=row, sink_token=token)
     sign = 1 if orig.y[layer][row] >= 0 else -1
     return Mechanism(

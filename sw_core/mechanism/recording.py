@@ -20,9 +20,10 @@ from dataclasses import dataclass, field
 
 import torch
 
-from ..edits import applied
+from ..forward import forward
+from ..moe import as_sequences
 from .layout import attention_module
-from .tap import Tap, first_tensor, layer_input, tapped
+from .tap import Tap, first_tensor, layer_input
 
 
 @dataclass
@@ -52,11 +53,20 @@ class _MechanismTap(Tap):
         if self.sink_token is not None:
             self.rec.sink[i] = _sink_mass(self.loaded, i, h, kwargs, self.sink_token)
 
-    def on_proj(self, i, inputs, output):
-        y, x = _tokens_first(first_tensor(output)), _tokens_first(inputs[0])
+    def on_down_proj(self, i, x, y):
+        y, x = _tokens_first(y), _tokens_first(x)
+        if self.token is not None:
+            self.rec.x[i] = x[self.token].float().cpu()
+        self._output(i, y)
+
+    def on_experts(self, i, module, args, y):
+        """The MLP output is the routed experts' sum: kept as for a dense layer. The input has no
+        single down projection (one per expert): `x` holds no entry for this layer."""
+        self._output(i, as_sequences(y)[0])
+
+    def _output(self, i, y):
         if self.token is not None:
             self.rec.y[i] = y[self.token].float().cpu()
-            self.rec.x[i] = x[self.token].float().cpu()
         if self.trace_at is not None and self.trace_at[0] == i:
             self.rec.trace = y[:, self.trace_at[1]].float().cpu()
 
@@ -74,10 +84,9 @@ def _tokens_first(t: torch.Tensor) -> torch.Tensor:
 
 def record_pass(loaded, ids: torch.Tensor, edit, *, channel: int, sink_token: int | None = None,
                 token: int | None = None, trace: tuple[int, int] | None = None) -> PassRecord:
-    """Run ids [1, T] once under `edit` (pass `Edit()` for the unedited model) and keep the readings."""
+    """Run ids [1, T] once under `edit` (None: the unedited model) and keep the readings."""
     tap = _MechanismTap(loaded, channel, sink_token, token, trace)
-    with torch.inference_mode(), applied(loaded, edit), tapped(tap):
-        loaded.model(input_ids=ids.to(loaded.input_device), use_cache=False, logits_to_keep=1)
+    forward(loaded, ids, edit=edit, record=tap, head=False)  # the readings need no logits
     return tap.rec
 
 

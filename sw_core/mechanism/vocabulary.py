@@ -22,7 +22,8 @@ from dataclasses import dataclass
 
 import torch
 
-from ..edits import Edit, applied, off
+from ..edits import Edit, off
+from ..forward import forward
 from ..metrics._forward import next_token_log_probs
 from ..metrics.prompts import next_word_prompts
 from ..metrics.stopwords import STOP_WORDS
@@ -113,7 +114,7 @@ def _named(loaded, ids, scores) -> list[TokenScore]:
     return [TokenScore(loaded.tokenizer.decode([int(i)]), int(i), float(scores[i])) for i in ids]
 
 
-def class_mass(loaded, edit: Edit, prompts, classes: torch.Tensor) -> tuple[torch.Tensor, int]:
+def class_mass(loaded, edit: Edit | None, prompts, classes: torch.Tensor) -> tuple[torch.Tensor, int]:
     """Mean next-token probability per class over every position after the first of `prompts`
     (built-in `Prompt`s), under `edit`; and the number of positions. classes: `class_matrix`."""
     m = classes.to(loaded.input_device)
@@ -122,14 +123,13 @@ def class_mass(loaded, edit: Edit, prompts, classes: torch.Tensor) -> tuple[torc
         ids = loaded.encode(p.text, add_bos=p.add_bos)
         if ids.shape[1] < 2:
             continue
-        with torch.inference_mode(), applied(loaded, edit):
-            logits = loaded.model(input_ids=ids, use_cache=False).logits[0, 1:].float()  # [T - 1, V]
+        logits = forward(loaded, ids, edit=edit)[0, 1:]  # [T - 1, V]
         total += (logits.softmax(-1) @ m).sum(0).cpu()
         positions += logits.shape[0]
     return total / max(1, positions), positions
 
 
-def class_mass_next_word(loaded, edit: Edit, sentences, classes: torch.Tensor) -> torch.Tensor:
+def class_mass_next_word(loaded, edit: Edit | None, sentences, classes: torch.Tensor) -> torch.Tensor:
     """Mean next-token probability per class at the end of each next-word sentence, under `edit`."""
     ids = [loaded.encode(p.prompt)[0].tolist() for p in sentences]
     return (next_token_log_probs(loaded, ids, edit).exp() @ classes).mean(0)
@@ -146,9 +146,9 @@ def vocabulary(loaded, channel: int, sign: int, removed_weights, *, prompts=None
     prompts = builtin_prompts() if prompts is None else prompts
     sentences = next_word_prompts(DEFAULT_SENTENCES) if sentences is None else sentences
     edit, classes = off(*removed_weights), class_matrix(loaded)
-    orig, positions = class_mass(loaded, Edit(), prompts, classes)
+    orig, positions = class_mass(loaded, None, prompts, classes)
     rem, _ = class_mass(loaded, edit, prompts, classes)
-    words = _shifts(class_mass_next_word(loaded, Edit(), sentences, classes),
+    words = _shifts(class_mass_next_word(loaded, None, sentences, classes),
                     class_mass_next_word(loaded, edit, sentences, classes))
     return Vocabulary(channel, sign, promoted, suppressed, words, _shifts(orig, rem),
                       [str(c) for c in removed_weights], len(sentences), len(prompts), positions)

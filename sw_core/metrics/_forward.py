@@ -1,45 +1,21 @@
-"""Forward passes under an edit: the shared helpers every metric uses.
+"""Batched forward passes for the metrics: next-token and continuation log-probabilities.
 
-The edit lives in a ContextVar, so it is entered around each forward pass (never across a
-`yield`): two interleaved callers on the same model each see only their own edit.
-
-Batches are right-padded: under a causal mask a pad token placed after the real ones cannot
-change their logits, so no attention mask is needed and the super activation stays on token 0.
+Every pass goes through `sw_core.forward.forward` (the edit is entered around each pass, never
+across a `yield`). Batches are right-padded: under a causal mask a pad token placed after the real
+ones cannot change their logits, so no attention mask is needed.
 """
 
 from __future__ import annotations
 
-import inspect
-
 import torch
 
-from ..edits import applied
-
-
-def _keeps_logits(model) -> bool:
-    """Whether the model class takes logits_to_keep (asked of its signature: catching a TypeError
-    around the forward pass would also hide errors raised inside hooks)."""
-    return "logits_to_keep" in inspect.signature(model.forward).parameters
+from ..edits import Edit
+from ..forward import forward
 
 
 def logits_of(loaded, ids: torch.Tensor, edit=None, positions: torch.Tensor | None = None) -> torch.Tensor:
-    """Logits (float32, on the input device) for token ids [B, T] under `edit`.
-
-    positions=None: [B, T, V]. A 1D tensor [P] keeps those positions of every row, a 2D [B, P]
-    its own positions per row: [B, P, V]. Only those go through the (vocabulary-sized) head,
-    which is a large share of the cost of a small model.
-    """
-    ids = ids.to(loaded.input_device)
-    with torch.inference_mode(), applied(loaded, edit):
-        if positions is None:
-            return loaded.model(input_ids=ids, use_cache=False).logits.float()
-        positions = positions.to(ids.device)
-        if _keeps_logits(loaded.model):
-            return loaded.model(input_ids=ids, use_cache=False, logits_to_keep=positions).logits.float()
-        full = loaded.model(input_ids=ids, use_cache=False).logits.float()  # slice them below
-    if positions.dim() == 1:
-        return full[:, positions]
-    return full.gather(1, positions[..., None].expand(-1, -1, full.shape[-1]))
+    """Float32 logits of ids [B, T] under `edit` (see `forward` for `positions`)."""
+    return forward(loaded, ids, edit=edit, positions=positions)
 
 
 def right_padded(loaded, sequences: list[list[int]]) -> torch.Tensor:
@@ -52,23 +28,58 @@ def right_padded(loaded, sequences: list[list[int]]) -> torch.Tensor:
     return batch
 
 
+LOGITS_BUDGET_BYTES = 3 << 29  # the float32 logits of one pass, and their log-softmax, within ~1.5 GiB
+
+
+def condition_logits(loaded, ids: torch.Tensor, edits: list, positions: torch.Tensor | None = None) -> torch.Tensor:
+    """Float32 logits of ids [B, T] under each of `edits` (None: unedited): [C, B, P, V].
+
+    The conditions run as per-row edits of branching passes (`forward`): the blocks before the
+    first edited layer run once per sequence, not once per condition; as many conditions per pass
+    as their logits fit in LOGITS_BUDGET_BYTES.
+    """
+    b = ids.shape[0]
+    p = ids.shape[1] if positions is None else positions.shape[-1]
+    vocab = loaded.model.get_output_embeddings().weight.shape[0]
+    per_pass = max(1, LOGITS_BUDGET_BYTES // (8 * b * p * vocab))
+    out = []
+    for lo in range(0, len(edits), per_pass):
+        group = edits[lo:lo + per_pass]
+        edit = group[0] if len(group) == 1 else Edit.per_row([e for e in group for _ in range(b)])
+        logits = forward(loaded, ids, edit=edit, positions=positions)
+        out.append(logits.view(len(group), b, *logits.shape[1:]))
+    return torch.cat(out)
+
+
 def next_token_log_probs(loaded, prompts: list[list[int]], edit=None, *, batch_size: int = 8,
                          progress=None) -> torch.Tensor:
     """log P(next token | prompt) for each prompt: [N, V] float32 on the CPU."""
+    return next_token_log_probs_under(loaded, prompts, [edit], batch_size=batch_size, progress=progress)[0]
+
+
+def next_token_log_probs_under(loaded, prompts: list[list[int]], edits: list, *, batch_size: int = 8,
+                               progress=None) -> torch.Tensor:
+    """log P(next token | prompt) for each prompt under each edit: [C, N, V] float32 on the CPU."""
     rows = []
     for start in range(0, len(prompts), batch_size):
         group = prompts[start:start + batch_size]
         last = torch.tensor([[len(s) - 1] for s in group])
-        logits = logits_of(loaded, right_padded(loaded, group), edit, positions=last)  # [B, 1, V]
-        rows.append(logits[:, 0].log_softmax(-1).cpu())
+        logits = condition_logits(loaded, right_padded(loaded, group), edits, positions=last)  # [C, B, 1, V]
+        rows.append(logits[:, :, 0].log_softmax(-1).cpu())
         report(progress, min(start + batch_size, len(prompts)), len(prompts))
-    return torch.cat(rows)
+    return torch.cat(rows, dim=1)
 
 
 def continuation_log_probs(loaded, pairs: list[tuple[list[int], list[int]]], edit=None, *,
                            batch_size: int = 16, progress=None) -> list[tuple[float, int]]:
     """(sum of log P(continuation tokens | context), number of continuation tokens) per pair."""
-    out: list[tuple[float, int] | None] = [None] * len(pairs)
+    return continuation_log_probs_under(loaded, pairs, [edit], batch_size=batch_size, progress=progress)[0]
+
+
+def continuation_log_probs_under(loaded, pairs: list[tuple[list[int], list[int]]], edits: list, *,
+                                 batch_size: int = 16, progress=None) -> list[list[tuple[float, int]]]:
+    """Per edit, per pair: (sum of log P(continuation tokens | context), number of them)."""
+    out: list[list] = [[None] * len(pairs) for _ in edits]
     # Similar lengths together: less padding. Results go back in the callers' order.
     order = sorted(range(len(pairs)), key=lambda i: len(pairs[i][0]) + len(pairs[i][1]))
     for start in range(0, len(order), batch_size):
@@ -76,13 +87,15 @@ def continuation_log_probs(loaded, pairs: list[tuple[list[int], list[int]]], edi
         group = [pairs[i] for i in idx]
         lo = min(len(ctx) for ctx, _ in group) - 1  # the first position that predicts a continuation token
         hi = max(len(ctx) + len(cont) for ctx, cont in group) - 1
-        logp = logits_of(loaded, right_padded(loaded, [ctx + cont for ctx, cont in group]), edit,
-                         positions=torch.arange(lo, hi)).log_softmax(-1).cpu()  # [B, hi - lo, V]
-        for i, (ctx, cont) in zip(idx, group):
+        logp = condition_logits(loaded, right_padded(loaded, [ctx + cont for ctx, cont in group]), edits,
+                                positions=torch.arange(lo, hi)).log_softmax(-1).cpu()  # [C, B, hi - lo, V]
+        for k, (i, (ctx, cont)) in enumerate(zip(idx, group)):
             pos = torch.arange(len(ctx) - 1, len(ctx) + len(cont) - 1) - lo
-            out[i] = (float(logp[idx.index(i), pos, torch.as_tensor(cont)].sum()), len(cont))
+            picked = logp[:, k, pos, torch.as_tensor(cont)].sum(-1)  # [C]
+            for c in range(len(edits)):
+                out[c][i] = (float(picked[c]), len(cont))
         report(progress, min(start + batch_size, len(order)), len(order))
-    return out  # type: ignore[return-value]
+    return out
 
 
 def report(progress, done: int, total: int) -> None:

@@ -17,12 +17,12 @@ from dataclasses import dataclass, field
 
 from ..edits import ActivationPin, Coord, Edit, off, scaled
 from ..errors import BadInput
-from ..restore import DEFAULT_SIZING_PROMPT, RESTORE_FRACTION, pins_for_coords
+from ..restore import restore_pins
 from .control import control_edit
-from .perplexity import DEFAULT_WINDOW, perplexity
+from .perplexity import DEFAULT_WINDOW, perplexities
 from .prompts import next_word_prompts
-from .stopwords import StopWordProbs, stopword_probabilities, stopword_shift
-from .zeroshot import trivia_questions, zero_shot_accuracy
+from .stopwords import stopword_probabilities_under, stopword_shift
+from .zeroshot import trivia_questions, zero_shot_accuracies
 
 
 @dataclass
@@ -43,12 +43,6 @@ class ImpactRow:
     target_ratio: float | None  # probability of the true next (content) word, edited / original
     stopword_ratios: dict[str, float] = field(default_factory=dict)
     seconds: float = 0.0
-
-
-def restore_pins(loaded, coords: list[Coord], prompt: str = DEFAULT_SIZING_PROMPT,
-                 fraction: float = RESTORE_FRACTION) -> list[ActivationPin]:
-    """The restore pins for `coords` (built by `sw_core.restore`, the one implementation)."""
-    return pins_for_coords(loaded, coords, prompt, fraction)
 
 
 def conditions(loaded, coords: list[Coord], *, pins: list[ActivationPin] | None = None, scales=(),
@@ -75,36 +69,48 @@ def impact_rows(loaded, conds: list[Condition], *, texts: dict[str, str], max_to
                 window: int = DEFAULT_WINDOW, stride: int | None = None, zero_shot: int | None = None,
                 stop_prompts: int = 64, batch_size: int = 4, progress=None) -> list[ImpactRow]:
     """Measure every condition. zero_shot: how many trivia questions (None: all, 0: skip).
-    progress(message) gets a line per metric."""
+    progress(message) gets a line per metric.
+
+    The conditions share every forward pass (per-row edits that branch at the first edited
+    layer): each window, question batch and prompt batch runs once for all of them. `seconds` of
+    a row is then its share of the whole measurement.
+    """
     say = progress or (lambda message: None)
-    prompts = next_word_prompts(stop_prompts) if stop_prompts else []
-    questions = trivia_questions(limit=zero_shot) if zero_shot != 0 else []
-    base: StopWordProbs | None = None
+    start = time.perf_counter()
+    edits = [c.edit for c in conds]
+    tag = f"[{len(conds)} conditions]"
+    ppl: list[dict[str, float]] = [{} for _ in conds]
+    for name, body in texts.items():
+        values = perplexities(loaded, body, edits, max_tokens=max_tokens, window=window, stride=stride,
+                              batch_size=batch_size,
+                              progress=lambda d, t, n=name: say(f"{tag} perplexity {n}: window batch {d}/{t}"))
+        for row, v in zip(ppl, values):
+            row[name] = v
+        say(f"{tag} perplexity {name} = " + ", ".join(f"{v:.4g}" for v in values))
+    acc = [None] * len(conds)
+    if zero_shot != 0:
+        questions = trivia_questions(limit=zero_shot)
+        acc = [r.accuracy for r in zero_shot_accuracies(
+            loaded, edits, questions=questions, batch_size=4 * batch_size,
+            progress=lambda d, t: say(f"{tag} zero-shot: question batch {d}/{t}"))]
+        say(f"{tag} zero-shot accuracy = " + ", ".join(f"{a:.3f}" for a in acc))
+    shifts = [None] * len(conds)
+    if stop_prompts:
+        prompts = next_word_prompts(stop_prompts)
+        # Every ratio is taken against the unedited model: measured once, with the conditions.
+        base = edits.index(None) if None in edits else len(edits)
+        probs = stopword_probabilities_under(loaded, edits + [None] * (base == len(edits)), prompts=prompts,
+                                             batch_size=2 * batch_size)
+        shifts = [stopword_shift(probs[base], p) for p in probs[:len(edits)]]
+        say(f"{tag} stop-word probability " + ", ".join(f"x{s.stop_mass.ratio:.3g}" for s in shifts))
+    seconds = (time.perf_counter() - start) / len(conds)
     rows = []
-    for ci, c in enumerate(conds):
-        start = time.perf_counter()
-        tag = f"[{ci + 1}/{len(conds)} {c.name}]"
-        ppl = {}
-        for name, body in texts.items():
-            ppl[name] = perplexity(loaded, body, max_tokens=max_tokens, window=window, stride=stride, edit=c.edit,
-                                   batch_size=batch_size, progress=lambda d, t, n=name: say(f"{tag} perplexity {n}: window batch {d}/{t}"))
-            say(f"{tag} perplexity {name} = {ppl[name]:.4g}")
-        acc = None
-        if questions:
-            acc = zero_shot_accuracy(loaded, c.edit, questions=questions, batch_size=4 * batch_size).accuracy
-            say(f"{tag} zero-shot accuracy = {acc:.3f}")
-        shift = None
-        if prompts:
-            probs = stopword_probabilities(loaded, c.edit, prompts=prompts, batch_size=2 * batch_size)
-            base = base or (probs if c.edit is None else stopword_probabilities(loaded, None, prompts=prompts))
-            shift = stopword_shift(base, probs)
-            say(f"{tag} stop-word probability x{shift.stop_mass.ratio:.3g}")
-        edited = len(c.edit.factors) if c.edit else 0
+    for c, p, a, shift in zip(conds, ppl, acc, shifts):
         rows.append(ImpactRow(
-            condition=c.name, label=c.label, edited_weights=edited, perplexity=ppl, zero_shot_accuracy=acc,
-            stop_mass_ratio=shift.stop_mass.ratio if shift else None,
+            condition=c.name, label=c.label, edited_weights=len(c.edit.factors) if c.edit else 0, perplexity=p,
+            zero_shot_accuracy=a, stop_mass_ratio=shift.stop_mass.ratio if shift else None,
             target_ratio=shift.target.ratio if shift else None,
             stopword_ratios={w.word: w.ratio for w in shift.words} if shift else {},
-            seconds=time.perf_counter() - start,
+            seconds=seconds,
         ))
     return rows

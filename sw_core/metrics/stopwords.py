@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import torch
 
 from ..errors import BadInput
-from ._forward import next_token_log_probs
+from ._forward import next_token_log_probs_under
 from .prompts import NextWordPrompt, next_word_prompts
 
 # Words take a leading space (they follow a word); punctuation does not.
@@ -59,22 +59,32 @@ def _first_token(loaded, word: str) -> int:
 def stopword_probabilities(loaded, edit=None, *, prompts: list[NextWordPrompt] | None = None,
                            words=STOP_WORDS, batch_size: int = 8, progress=None) -> StopWordProbs:
     """Mean next-token probability of each stop word (and of the true next word) under `edit`."""
+    return stopword_probabilities_under(loaded, [edit], prompts=prompts, words=words, batch_size=batch_size,
+                                        progress=progress)[0]
+
+
+def stopword_probabilities_under(loaded, edits: list, *, prompts: list[NextWordPrompt] | None = None,
+                                 words=STOP_WORDS, batch_size: int = 8, progress=None) -> list[StopWordProbs]:
+    """`stopword_probabilities` under each of `edits`, the conditions batched together."""
     prompts = prompts if prompts is not None else next_word_prompts()
     if not prompts:
         raise BadInput("The prompt set is empty: give at least one prompt.")
     ids = [loaded.encode(p.prompt)[0].tolist() for p in prompts]
-    probs = next_token_log_probs(loaded, ids, edit, batch_size=batch_size, progress=progress).exp()  # [N, V]
     word_ids = {w: _first_token(loaded, w) for w in words}
     targets = torch.tensor([_first_token(loaded, " " + p.target) for p in prompts])
     rows = torch.arange(len(prompts))
     stop_cols = torch.tensor(sorted(set(word_ids.values())))
-    return StopWordProbs(
-        words={w: float(probs[:, i].mean()) for w, i in word_ids.items()},
-        stop_mass=float(probs[:, stop_cols].sum(-1).mean()),
-        target=float(probs[rows, targets].mean()),
-        target_top1=float((probs.argmax(-1) == targets).float().mean()),
-        prompts=len(prompts),
-    )
+    out = []
+    for logp in next_token_log_probs_under(loaded, ids, edits, batch_size=batch_size, progress=progress):
+        probs = logp.exp()  # [N, V]
+        out.append(StopWordProbs(
+            words={w: float(probs[:, i].mean()) for w, i in word_ids.items()},
+            stop_mass=float(probs[:, stop_cols].sum(-1).mean()),
+            target=float(probs[rows, targets].mean()),
+            target_top1=float((probs.argmax(-1) == targets).float().mean()),
+            prompts=len(prompts),
+        ))
+    return out
 
 
 def _ratio(word: str, a: float, b: float) -> WordRatio:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import BadInput
-from ._forward import continuation_log_probs
+from ._forward import continuation_log_probs_under
 
 _TRIVIA = "chatterbot_corpus/data/english/trivia.yml"
 
@@ -86,6 +86,13 @@ def _format(question: str) -> str:
 def zero_shot_accuracy(loaded, edit=None, *, questions: list[Question] | None = None, normalize: bool = False,
                        batch_size: int = 16, progress=None) -> ZeroShotResult:
     """Fraction of `questions` (default: all trivia, 4-way) whose most likely choice is right, under `edit`."""
+    return zero_shot_accuracies(loaded, [edit], questions=questions, normalize=normalize, batch_size=batch_size,
+                                progress=progress)[0]
+
+
+def zero_shot_accuracies(loaded, edits: list, *, questions: list[Question] | None = None, normalize: bool = False,
+                         batch_size: int = 16, progress=None) -> list[ZeroShotResult]:
+    """`zero_shot_accuracy` under each of `edits`, the conditions batched together (per-row edits)."""
     questions = questions if questions is not None else trivia_questions()
     if not questions:
         raise BadInput("No questions given: pass at least one Question.")
@@ -96,10 +103,13 @@ def zero_shot_accuracy(loaded, edit=None, *, questions: list[Question] | None = 
             cont = loaded.tokenizer(" " + choice, add_special_tokens=False)["input_ids"]
             pairs.append((ctx, cont))
             owner.append(qi)
-    scores = continuation_log_probs(loaded, pairs, edit, batch_size=batch_size, progress=progress)
-    per_q: list[list[float]] = [[] for _ in questions]
-    for qi, (total, n) in zip(owner, scores):
-        per_q[qi].append(total / n if normalize else total)
-    picks = [max(range(len(s)), key=s.__getitem__) for s in per_q]
-    correct = sum(p == q.answer for p, q in zip(picks, questions))
-    return ZeroShotResult(correct / len(questions), correct, len(questions), 1 / len(questions[0].choices), normalize, picks)
+    out = []
+    for scores in continuation_log_probs_under(loaded, pairs, edits, batch_size=batch_size, progress=progress):
+        per_q: list[list[float]] = [[] for _ in questions]
+        for qi, (total, n) in zip(owner, scores):
+            per_q[qi].append(total / n if normalize else total)
+        picks = [max(range(len(s)), key=s.__getitem__) for s in per_q]
+        correct = sum(p == q.answer for p, q in zip(picks, questions))
+        out.append(ZeroShotResult(correct / len(questions), correct, len(questions), 1 / len(questions[0].choices),
+                                  normalize, picks))
+    return out
