@@ -89,7 +89,7 @@ c1.metric("Perplexity, original", formatting.perplexity_text(before), help=f"Fir
           "of the 1911 Britannica article on Shakespeare.")
 c2.metric("Perplexity, edited", formatting.perplexity_text(after), delta=f"×{after / before:,.2f}" if edit else None,
           delta_color="inverse")
-if c3.toggle("Zero-shot trivia accuracy (slow)", key="sw_zeroshot"):
+if c3.toggle("Trivia quiz (slow)", key="sw_zeroshot", help="Zero-shot accuracy on four-way trivia questions"):
     with session.errors_shown(), st.spinner("Zero-shot accuracy, original and edited ..."):
         zs0, zs1 = computed.zero_shot(loaded, None), computed.zero_shot(loaded, edit)
     c3.metric("Trivia accuracy, original", f"{zs0.accuracy:.0%}", help=f"{zs0.questions} four-way questions")

@@ -115,6 +115,16 @@ class NextWords:
     original: list[float]
     edited: list[float]
 
+    def largest_changes(self) -> tuple[int, int]:
+        """(the word that lost the most probability, the word that gained the most), as indices.
+
+        By the change in probability, not its ratio: "Paris" 77% -> 0% is the lesson, "London"
+        1.2% -> 0% (the same ratio) is not.
+        """
+        n = range(len(self.words))
+        return (max(n, key=lambda i: self.original[i] - self.edited[i]),
+                max(n, key=lambda i: self.edited[i] - self.original[i]))
+
 
 def next_words(loaded, edit, prompt: str, k: int = 5) -> NextWords:
     """The union of each model's top-k next tokens, ordered by the original model's probability."""

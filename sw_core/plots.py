@@ -103,7 +103,7 @@ def max_per_layer(scan) -> go.Figure:
 
 
 def _ratio_label(r: float) -> str:
-    """Short enough to sit above a bar at full size: ×1.1, ×11, ÷16, ÷2.9k (the hover has the rest)."""
+    """Short enough to sit above a bar at full size: ×1.1, ×11, ÷16, ÷2.9k, ÷185k, ×30M (the hover has the rest)."""
     if not math.isfinite(r):
         return "new"
     if r <= 0:
@@ -111,7 +111,11 @@ def _ratio_label(r: float) -> str:
     sign, f = ("×", r) if r >= 1 else ("÷", 1 / r)
     if f < 10:
         return f"{sign}{f:.1f}"
-    return f"{sign}{f:,.0f}" if f < 1000 else f"{sign}{f / 1000:.1f}k" if f < 1e6 else f"{sign}{f:.0e}"
+    if f < 1000:
+        return f"{sign}{f:,.0f}"
+    for size, suffix in ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "k")):  # never scientific notation
+        if f >= size:
+            return f"{sign}{f / size:.1f}{suffix}" if f < 10 * size else f"{sign}{f / size:.0f}{suffix}"
 
 
 def probability_bars(words, original, edited, *, title: str, ratios=None, font_size: int = 14,
