@@ -2,7 +2,8 @@
 
 import pandas as pd
 import streamlit as st
-from explorer import computed, downloads, edit_controls, figures, formatting, generation, session, urlstate
+from explorer import (computed, downloads, edit_controls, figures, formatting, generation, session, urlcodec,
+                      urlstate)
 
 DEFAULT_GEN_PROMPT = "The capital of France is"
 
@@ -87,14 +88,17 @@ with session.errors_shown(), st.spinner("Perplexity, original and edited ..."):
 c1, c2, c3, c4 = st.columns(4)
 c1.metric("Perplexity, original", formatting.perplexity_text(before), help=f"First {computed.PPL_TOKENS} tokens "
           "of the 1911 Britannica article on Shakespeare.")
-c2.metric("Perplexity, edited", formatting.perplexity_text(after), delta=f"×{after / before:,.2f}" if edit else None,
-          delta_color="inverse")
-if c3.toggle("Trivia quiz (slow)", key="sw_zeroshot", help="Zero-shot accuracy on four-way trivia questions"):
+c2.metric("Perplexity, edited", formatting.perplexity_text(after),
+          **(formatting.change(before, after, lower_is_better=True) if edit else {}))
+urlstate.state_from_url("sw_zeroshot", "zeroshot", urlcodec.decode_bool, default=False)
+quiz = c3.toggle("Trivia quiz (slow)", key="sw_zeroshot", help="Zero-shot accuracy on four-way trivia questions")
+urlstate.state_to_url(zeroshot=True if quiz else None)
+if quiz:
     with session.errors_shown(), st.spinner("Zero-shot accuracy, original and edited ..."):
         zs0, zs1 = computed.zero_shot(loaded, None), computed.zero_shot(loaded, edit)
     c3.metric("Trivia accuracy, original", f"{zs0.accuracy:.0%}", help=f"{zs0.questions} four-way questions")
     c4.metric("Trivia accuracy, edited", f"{zs1.accuracy:.0%}",
-              delta=f"{(zs1.accuracy - zs0.accuracy) * 100:+.0f} pts" if edit else None)
+              **(formatting.change(zs0.accuracy, zs1.accuracy, lower_is_better=False, as_points=True) if edit else {}))
 
 with session.errors_shown(), st.spinner("Stop-word probabilities ..."):  # full width: 12 labelled pairs of bars
     fig, _ = figures.stopword_figure(loaded, edit)

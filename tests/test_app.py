@@ -32,7 +32,9 @@ def metric(at: AppTest, label: str) -> str:
 
 
 def number(at: AppTest, label: str) -> float:
-    return float(metric(at, label).replace(",", ""))
+    """A metric as shown (15.80, 2,145, 53.5k, 3.1M) back to a number."""
+    text = metric(at, label).replace(",", "")
+    return float(text.rstrip("kMBT")) * {"k": 1e3, "M": 1e6, "B": 1e9, "T": 1e12}.get(text[-1:], 1)
 
 
 def delta(at: AppTest, label: str):
@@ -75,7 +77,7 @@ def test_the_url_reproduces_every_prompt_and_edit_and_names_what_it_ignores():
     # a coordinate that is not a super weight here, and a scale beyond the slider: ignored, with the reason
     warnings = " ".join(w.value for w in at.warning)
     assert "Ignored" in warnings and "1.2.3 is not a super weight of this model" in warnings
-    assert "11.507.1487=5" in warnings and "outside 0..3" in warnings
+    assert "11.507.1487: the scale must be 0-3 (the slider's range), not 5" in warnings
     assert at.toggle(key="sw_on_11_507_1229").value is False and at.toggle(key="sw_on_11_507_1487").value is True
     assert at.slider(key="sw_scale_11_507_1229").disabled and not at.slider(key="sw_scale_11_507_1487").disabled
     assert at.slider(key="sw_scale_11_507_1487").value == 1.0  # not clamped to 3
