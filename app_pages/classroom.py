@@ -9,7 +9,7 @@ from pathlib import Path
 import streamlit as st
 
 from sw_core.edits import Edit
-from explorer import computed, figures, formatting, generation, session, urlcodec, urlstate
+from explorer import computed, figures, formatting, generation, precompute, session, urlcodec, urlstate
 
 PRESETS = ["Summer is hot. Winter is", "The capital of France is", "My favourite food is",
            "Once upon a time, there was a"]
@@ -72,6 +72,10 @@ if edit:
     st.markdown(f"After “{prompt}” without {weights}: " + ", ".join(said) + ".")
 else:
     st.markdown(f"Every weight in place. Press the red button to remove {weights} ({targets_text}).")
+
+# Both lessons computed ahead while the class looks at the intact model: the button answers from the cache.
+precompute.ahead(f"classroom|{session.model_key(loaded)}|{prompt}", computed.edit_tasks(
+    loaded, dict.fromkeys(Edit.of({c: 0.0 for c in t}) for t in (coords[:1], coords)), prompt=prompt))
 
 chart, texts = st.columns([1, 1])
 chart.plotly_chart(fig, key="class_next_words")

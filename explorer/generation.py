@@ -6,7 +6,7 @@ import streamlit as st
 
 from . import limits
 from .computed import continuation
-from .heavy import queued
+from .jobs import queued
 
 GEN_TOKENS = 32  # a sentence or two; a toggle's new text is drawn within the Classroom's 3 s
 
@@ -43,3 +43,17 @@ def side_by_side(settings: dict, prompt: str, max_new_tokens: int = GEN_TOKENS, 
         texts[label] = c.text
         box.code(prompt + c.text, language=None, wrap_lines=True)
     return texts
+
+
+def fill(loaded, edit, prompt: str, max_new_tokens: int = GEN_TOKENS) -> str:
+    """The generated text for (model, edit, prompt, tokens), computed now if no one has: for work done
+    ahead of a click (`precompute.py`), which draws nothing."""
+    from sw_core import generate
+
+    c = continuation(loaded, edit, prompt, max_new_tokens)
+    with c.lock:
+        if not c.done:
+            with queued("generate"):
+                c.text = "".join(generate.stream(loaded, prompt, max_new_tokens=max_new_tokens, edit=edit))
+            c.done = True
+    return c.text

@@ -116,7 +116,10 @@ def test_super_weights_page_toggle_breaks_perplexity_and_text():
     table = at.dataframe[0].value
     assert {(r.layer, r.row, r.col) for r in table.itertuples()} == {(11, 507, 1229), (11, 507, 1487)}
     assert set(table["verdict"]) == {"super weight"}  # the impact check, shown with its numbers
-    assert (table["ppl × removed"] > 1000).all() and (table["ppl × control"] < 1.1).all()
+    assert (table["ppl × group"] > 1000).all() and (table["ppl × control"] < 1.1).all()
+    # each weight's own impact beside its group's: [507, 1229] alone breaks the model, [507, 1487] far less
+    alone = dict(zip(table["col"], table["ppl × alone"]))
+    assert alone[1229] > 2 * alone[1487] > 1 and (table["ppl × alone"] < table["ppl × group"]).all()
     before = number(at, "Perplexity, original")
     assert metric(at, "Perplexity, original") == f"{before:.2f}"  # 15.80, not 15.8 or 15.7961
     assert metric(at, "Perplexity, edited") == metric(at, "Perplexity, original")
