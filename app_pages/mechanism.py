@@ -82,7 +82,9 @@ if vocab_on:
     with session.errors_shown(), st.spinner("Scoring next-word sentences ..."):
         v = mechanism_cache.vocabulary(loaded, s.channel, sign, coords[0])
     left, right = st.columns(2)
-    fig = figs.vocabulary_lens_figure(v)
+    fig = figs.vocabulary_lens_figure(v)  # a title that fits half of a 1280 px window; the rest on the axes
+    fig.update_layout(title=f"channel {v.channel}: the words it pushes")
+    fig.update_xaxes(title="logit per unit (final norm, unembedding)", row=1, col=1)
     left.plotly_chart(fig, key="mech_lens")
     fig = figs.vocabulary_class_figure(v, "sentences")
     right.plotly_chart(fig, key="mech_classes")

@@ -183,7 +183,8 @@ def test_two_sessions_same_prompt_on_both_pages_share_the_text_without_a_traceba
 # Every page at a laptop's and a projector's size; the Classroom in each of its three states.
 PAGES = {"activations": "", "super_weights": "super_weights?sw=11.507.1229%3D0", "classroom": "classroom",
          "classroom_removed": "classroom?removed=1", "classroom_removed_all": "classroom?removed=1&all=1",
-         "mechanism": "mechanism", "quantization": "quantization", "catalog": "catalog"}
+         "mechanism": "mechanism", "mechanism_vocabulary": "mechanism?vocab=1", "quantization": "quantization",
+         "catalog": "catalog"}
 SIZES = [(1280, 800), (1920, 1080)]
 LAYOUT = (Path(__file__).resolve().parent / "browser_layout.js").read_text()
 
