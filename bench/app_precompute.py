@@ -57,10 +57,10 @@ def _page(page: str):
     return at
 
 
-def _wait_ahead() -> None:
+def _wait_ahead(limit: float = 900) -> None:
     for t in threading.enumerate():
         if t.name.startswith("precompute "):
-            t.join()
+            t.join(limit)
 
 
 def _timed(click) -> float:
@@ -95,8 +95,9 @@ def super_weights_toggle(repeats: int = 3) -> dict[str, float]:
     return {"app_super_weights_toggle_precomputed": statistics.median(times)}
 
 
-def under_load(case, sessions: int = 4, **kw) -> dict[str, float]:
-    """`case(**kw)` while `sessions` visitors each compute perplexity under a different edit, nonstop."""
+def under_load(case, sessions: int = 4, think: float = 1.0, **kw) -> dict[str, float]:
+    """`case(**kw)` while `sessions` visitors each compute perplexity under a different edit, pausing
+    `think` seconds between two (a person reading the result; work computed ahead runs in the gaps)."""
     from sw_core.edits import Coord, Edit
     from sw_core.loading import load
     from sw_core import texts
@@ -115,6 +116,7 @@ def under_load(case, sessions: int = 4, **kw) -> dict[str, float]:
             with jobs.heavy_job(f"load visitor {k}"):
                 perplexity(loaded, body, max_tokens=256, edit=edit)
             i += 1
+            stop.wait(think)
 
     threads = [threading.Thread(target=visitor, args=(k,), daemon=True) for k in range(sessions)]
     for t in threads:
