@@ -18,12 +18,13 @@ loaded, det = session.model_and_detection("Detecting super weights (a few forwar
 
 def verdict_rows(weights) -> list[dict]:
     """One row per candidate: where it is, what it does, and the impact check's verdict."""
-    return [{"layer": w.layer, "row": w.row, "col": w.col, "verdict": w.verdict, "weight": w.value,
-             "share of spike": w.share, "super activation": w.activation.value, "token": w.activation.token,
-             "spike ratio": w.spike_ratio,
+    # The impacts right after the verdict they justify: visible without scrolling the table sideways.
+    return [{"layer": w.layer, "row": w.row, "col": w.col, "verdict": w.verdict,
              "ppl × alone": None if w.alone is None else w.alone["ppl_ratio"],
              "ppl × group": None if w.impact is None else w.impact.ppl_ratio,
-             "ppl × control": None if w.impact is None else w.impact.control_ratio} for w in weights]
+             "ppl × control": None if w.impact is None else w.impact.control_ratio,
+             "weight": w.value, "share of spike": w.share, "super activation": w.activation.value,
+             "token": w.activation.token, "spike ratio": w.spike_ratio} for w in weights]
 
 
 if not det.found and not det.activation_sources:
