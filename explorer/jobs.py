@@ -13,9 +13,9 @@ read at every admission check so it follows the environment.
 after queueing and then about every 0.5 s while waiting; position 1 means next in line. If it
 raises (a Streamlit rerun, Ctrl-C), the caller leaves the queue and nothing is held.
 
-Background jobs (inside `in_background()`) yield to every visitor: one is admitted only when no job
-runs and none waits, and a foreground job never counts a running background job against its limit,
-so a visitor's request never waits behind work computed ahead for someone else.
+Background jobs (inside `in_background()`) yield to every visitor: one is admitted only while a slot
+is free and no visitor waits, one at a time, and a visitor's job never counts a running background
+job against its limit, so a visitor's request never waits behind work computed ahead for anyone.
 """
 
 from __future__ import annotations
@@ -50,8 +50,8 @@ class _Ticket:
 
 
 def _admit_locked(ticket: _Ticket) -> bool:
-    if ticket.background:  # only on an idle queue, one at a time
-        if not _waiting and not _running and not _background:
+    if ticket.background:  # one at a time, only while a slot is free and no visitor waits
+        if not _waiting and not _background and len(_running) < limits.current().max_concurrent_jobs:
             _background[id(ticket)] = ticket.name
             return True
         return False

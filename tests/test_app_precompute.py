@@ -41,6 +41,7 @@ def test_the_classroom_button_runs_no_heavy_job_once_its_lesson_was_computed_ahe
 
 
 def test_a_background_job_waits_for_visitors_and_never_makes_one_wait(monkeypatch):
+    monkeypatch.setenv("SW_MAX_CONCURRENT_JOBS", "1")  # one visitor fills the queue
     order, fg_running, bg_started = [], threading.Event(), threading.Event()
     release = threading.Event()
 
