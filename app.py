@@ -15,8 +15,12 @@ st.set_page_config(page_title="Super Weight Explorer", page_icon=":material/bolt
 if public.is_public():  # no traceback reaches a visitor: our own message instead (session.unexpected_errors_hidden)
     st.set_option("client.showErrorDetails", "none")
 
+# The root URL shows the Activations screen through a hidden default page, so that the screen in the
+# menu has its own address, /activations, like every other screen.
 PAGES = [
-    st.Page("app_pages/activations.py", title="Activations", icon=":material/grid_on:", default=True),
+    st.Page("app_pages/activations.py", title="Activations", icon=":material/grid_on:", url_path="home",
+            default=True, visibility="hidden"),
+    st.Page("app_pages/activations.py", title="Activations", icon=":material/grid_on:", url_path="activations"),
     st.Page("app_pages/super_weights.py", title="Super weights", icon=":material/bolt:"),
     st.Page("app_pages/classroom.py", title="Classroom", icon=":material/school:"),
     st.Page("app_pages/mechanism.py", title="Mechanism", icon=":material/account_tree:"),
@@ -29,7 +33,10 @@ page = st.navigation(PAGES)
 
 
 def _url_model(raw: str) -> str:
-    ref = raw.strip()
+    ref = public.resolve(raw.strip())  # on a public server "gpt2" is the allowlisted openai-community/gpt2
+    # Never repeated on the page: it may name a path on the server.
+    if "://" in ref or ref.lower().startswith("file:") or (public.is_public() and public.is_local(ref)):
+        raise BadInput("a link can name a hub model (org/name) or 'embedded', not a file or web address.")
     check_hub_id(ref)  # "org/name@rev": ignored with the reason
     public.check_load_request(ref)  # refused here: ignored with the reason, not loaded
     return ref
@@ -46,7 +53,7 @@ def _url_choice(options: list[str], what: str):
 
 
 # Seeded from the URL before the sidebar, so an "Ignored ..." notice shows on the page itself.
-state_from_url("model_ref", "model", _url_model, default="embedded")
+state_from_url("model_ref", "model", _url_model, default="embedded", echo=False)
 state_from_url("model_device", "device", _url_choice(DEVICES, "device"), default="auto")
 state_from_url("model_dtype", "dtype", _url_choice(DTYPES, "dtype"), default="auto")
 
@@ -62,19 +69,36 @@ with st.sidebar:
         with st.expander("Unsafe loading options"):
             trust = st.checkbox("trust_remote_code (runs the repo's code)", key="model_trust")
             pickle = st.checkbox("allow pickled .bin weights", key="model_pickle")
-state_to_url(model=None if ref.strip() in ("", "embedded") else ref.strip(),
-             device=None if device == "auto" else device, dtype=None if dtype == "auto" else dtype)
+state_to_url(device=None if device == "auto" else device, dtype=None if dtype == "auto" else dtype)
 
+
+def _load(key: tuple):
+    public.check_load_request(key[0], trust_remote_code=key[3], allow_pickle=key[4])
+    with st.spinner(f"Loading {key[0]} ..."):
+        return session.load_model(*key)
+
+
+wanted = public.resolve(ref.strip()) or "embedded"
 with session.unexpected_errors_hidden():
     try:
-        key = session.resolved_request(ref, device, dtype, trust, pickle)
-        public.check_load_request(key[0], trust_remote_code=trust, allow_pickle=pickle)
-        with st.spinner(f"Loading {key[0]} ..."):
-            loaded = session.load_model(*key)
+        key = session.resolved_request(wanted, device, dtype, trust, pickle)
+        loaded = _load(key)
+        state_to_url(model=None if key[0] == "embedded" else key[0])  # only a model that loaded enters the link
     except SuperWeightError as e:
+        # Refused, missing, or not downloaded on an offline server: say so, and keep the page
+        # usable on the embedded model (it needs no network) instead of stopping it.
         st.session_state.pop(session.MODEL_KEY, None)
-        st.error(f"{e}")
-        st.stop()
+        state_to_url(model=None)
+        if wanted == "embedded":
+            st.error(f"{e}")
+            st.stop()
+        st.error(f"{e}  \nShowing the embedded model meanwhile.")
+        try:
+            key = session.resolved_request("embedded", device, dtype)
+            loaded = _load(key)
+        except SuperWeightError as e2:
+            st.error(f"{e2}")
+            st.stop()
     st.session_state[session.MODEL_KEY] = key
     with st.sidebar:
         info = loaded.info()

@@ -4,7 +4,7 @@ import pandas as pd
 import streamlit as st
 
 from sw_core import figures as plots
-from explorer import computed, downloads, limits, session, urlstate
+from explorer import computed, downloads, figures, limits, session, urlstate
 
 DEFAULT_PROMPT = "Summer is hot. Winter is cold. The super weight holds this model together."
 
@@ -31,17 +31,23 @@ c4.metric("× the median layer's max", f"{spike.out_max / max(typical, 1e-9):,.0
 st.caption(f"Token {spike.out_token} ({result.tokens[spike.out_token]!r}); the super weight candidate is "
            f"layers[{spike.layer}].down_proj.weight[{spike.out_channel}, {spike.in_channel}].")
 
+ROW_PX = 20  # per layer: a 12 px tick label needs about 16 px of its own, with air
+tall = 90 + ROW_PX * len(result.layers)
 left, right = st.columns([2, 3])
 with left:
-    fig = plots.activation_heatmap(result)
+    fig = plots.activation_heatmap(result).update_layout(height=tall)
     st.plotly_chart(fig, key="act_heatmap")
     downloads.download_figure(fig, "activation-heatmap")
 with right:
-    fig = plots.max_per_layer(result)
+    fig = plots.max_per_layer(result)  # every other layer ticked: 30 two-digit ticks crowd a 1280 px window
+    fig.update_xaxes(tickvals=list(range(0, len(result.layers), 2 if len(result.layers) <= 64 else 5)))
     st.plotly_chart(fig, key="act_lines")
     downloads.download_figure(fig, "max-per-layer")
-    fig = plots.token_heatmap(result)
+    fig, binned = figures.token_heatmap(result)
+    fig.update_layout(height=tall + 80)
     st.plotly_chart(fig, key="act_tokens")
+    if binned:
+        st.caption(binned)
     downloads.download_figure(fig, "channel-by-token")
 
 with st.expander("Per-layer table"):

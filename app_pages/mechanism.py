@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from explorer import downloads, limits, mechanism_cache, session, urlstate
+from explorer import downloads, limits, mechanism_cache, session, urlcodec, urlstate
 from sw_core import figures as figs
 
 DEFAULT_PROMPT = "Apple Inc. is a worldwide tech company."
@@ -74,12 +74,17 @@ with st.expander("Per head (heatmaps)"):
 st.header("4 · The words it changes")
 st.caption(f"Channel {s.channel} read through the final norm and the unembedding, and the measured next-token "
            f"probability per class with the main super weight W[{main.row}, {main.col}] off.")
-if st.toggle("Measure the vocabulary effect (scores 32 texts twice: slower)", key="mech_vocab"):
+urlstate.state_from_url("mech_vocab", "vocab", urlcodec.decode_bool, default=False)
+vocab_on = st.toggle("Measure the vocabulary effect (scores 32 texts twice: slower)", key="mech_vocab")
+urlstate.state_to_url(vocab=True if vocab_on else None)
+if vocab_on:
     sign = 1 if main.activation >= 0 else -1
     with session.errors_shown(), st.spinner("Scoring next-word sentences ..."):
         v = mechanism_cache.vocabulary(loaded, s.channel, sign, coords[0])
     left, right = st.columns(2)
-    fig = figs.vocabulary_lens_figure(v)
+    fig = figs.vocabulary_lens_figure(v)  # a title that fits half of a 1280 px window; the rest on the axes
+    fig.update_layout(title=f"channel {v.channel}: the words it pushes")
+    fig.update_xaxes(title="logit per unit (final norm, unembedding)", row=1, col=1)
     left.plotly_chart(fig, key="mech_lens")
     fig = figs.vocabulary_class_figure(v, "sentences")
     right.plotly_chart(fig, key="mech_classes")

@@ -2,7 +2,10 @@
 
 import pandas as pd
 import streamlit as st
-from explorer import computed, downloads, edit_controls, figures, formatting, generation, session, urlstate
+
+from sw_core.edits import Edit
+from explorer import (computed, downloads, edit_controls, figures, formatting, generation, precompute, session,
+                      urlcodec, urlstate)
 
 DEFAULT_GEN_PROMPT = "The capital of France is"
 
@@ -15,11 +18,13 @@ loaded, det = session.model_and_detection("Detecting super weights (a few forwar
 
 def verdict_rows(weights) -> list[dict]:
     """One row per candidate: where it is, what it does, and the impact check's verdict."""
-    return [{"layer": w.layer, "row": w.row, "col": w.col, "verdict": w.verdict, "weight": w.value,
-             "share of spike": w.share, "super activation": w.activation.value, "token": w.activation.token,
-             "spike ratio": w.spike_ratio,
-             "ppl × removed": None if w.impact is None else w.impact.ppl_ratio,
-             "ppl × control": None if w.impact is None else w.impact.control_ratio} for w in weights]
+    # The impacts right after the verdict they justify: visible without scrolling the table sideways.
+    return [{"layer": w.layer, "row": w.row, "col": w.col, "verdict": w.verdict,
+             "ppl × alone": None if w.alone is None else w.alone["ppl_ratio"],
+             "ppl × group": None if w.impact is None else w.impact.ppl_ratio,
+             "ppl × control": None if w.impact is None else w.impact.control_ratio,
+             "weight": w.value, "share of spike": w.share, "super activation": w.activation.value,
+             "token": w.activation.token, "spike ratio": w.spike_ratio} for w in weights]
 
 
 if not det.found and not det.activation_sources:
@@ -29,14 +34,16 @@ if not det.found and not det.activation_sources:
 if not det.verified:
     st.info("Unverified: the impact check was skipped, so these are candidates the spike rules found.")
 df = pd.DataFrame(verdict_rows(det.candidates()))
-on_screen = df.round({"super activation": 0, "spike ratio": 1})  # 24,022 and 675.3 on screen; downloads keep all digits
+on_screen = df.round({"super activation": 0, "spike ratio": 1, "ppl × group": 0})  # 24,022 and 675.3 on screen; downloads keep all digits
 st.dataframe(on_screen, hide_index=True, column_config={
     "weight": st.column_config.NumberColumn(format="%.3f"),
     "share of spike": st.column_config.NumberColumn(format="percent"),
     "super activation": st.column_config.NumberColumn(format="localized"),
     "spike ratio": st.column_config.NumberColumn(format="localized"),
-    "ppl × removed": st.column_config.NumberColumn(format="%.4g", help="perplexity with the weight's group "
-                                                    "removed over the original (short shipped text)"),
+    "ppl × alone": st.column_config.NumberColumn(format="%.3g", help="perplexity with this weight alone removed, "
+                                                  "over the original (short shipped text)"),
+    "ppl × group": st.column_config.NumberColumn(format="localized", help="perplexity with every weight of its "
+                                                  "group (same super activation) removed, over the original"),
     "ppl × control": st.column_config.NumberColumn(format="%.4g", help="the same for as many of the largest "
                                                     "other weights of the matrix")})
 downloads.download_table(df, "super-weights")
@@ -87,14 +94,17 @@ with session.errors_shown(), st.spinner("Perplexity, original and edited ..."):
 c1, c2, c3, c4 = st.columns(4)
 c1.metric("Perplexity, original", formatting.perplexity_text(before), help=f"First {computed.PPL_TOKENS} tokens "
           "of the 1911 Britannica article on Shakespeare.")
-c2.metric("Perplexity, edited", formatting.perplexity_text(after), delta=f"×{after / before:,.2f}" if edit else None,
-          delta_color="inverse")
-if c3.toggle("Zero-shot trivia accuracy (slow)", key="sw_zeroshot"):
+c2.metric("Perplexity, edited", formatting.perplexity_text(after),
+          **(formatting.change(before, after, lower_is_better=True) if edit else {}))
+urlstate.state_from_url("sw_zeroshot", "zeroshot", urlcodec.decode_bool, default=False)
+quiz = c3.toggle("Trivia quiz (slow)", key="sw_zeroshot", help="Zero-shot accuracy on four-way trivia questions")
+urlstate.state_to_url(zeroshot=True if quiz else None)
+if quiz:
     with session.errors_shown(), st.spinner("Zero-shot accuracy, original and edited ..."):
         zs0, zs1 = computed.zero_shot(loaded, None), computed.zero_shot(loaded, edit)
     c3.metric("Trivia accuracy, original", f"{zs0.accuracy:.0%}", help=f"{zs0.questions} four-way questions")
     c4.metric("Trivia accuracy, edited", f"{zs1.accuracy:.0%}",
-              delta=f"{(zs1.accuracy - zs0.accuracy) * 100:+.0f} pts" if edit else None)
+              **(formatting.change(zs0.accuracy, zs1.accuracy, lower_is_better=False, as_points=True) if edit else {}))
 
 with session.errors_shown(), st.spinner("Stop-word probabilities ..."):  # full width: 12 labelled pairs of bars
     fig, _ = figures.stopword_figure(loaded, edit)
@@ -116,5 +126,8 @@ st.subheader("Generation, original vs edited")
 urlstate.state_from_url("sw_gen_prompt", "gen", default=DEFAULT_GEN_PROMPT)
 gen_prompt = st.text_input("Prompt", key="sw_gen_prompt")
 urlstate.state_to_url(gen=gen_prompt if gen_prompt != DEFAULT_GEN_PROMPT else None)
+# Each super weight off, computed ahead while the page shows the intact model: a toggle answers from the cache.
+precompute.ahead(f"super_weights|{session.model_key(loaded)}|{gen_prompt}", computed.edit_tasks(
+    loaded, [Edit.of({c: 0.0}) for c in det.coords()], prompt=computed.NEXT_TOKEN_PROMPT, gen_prompt=gen_prompt))
 with session.errors_shown():
     generation.side_by_side({"original": (loaded, None), "edited": (loaded, edit)}, gen_prompt)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .computed import DETECTION_PROMPTS, cached, detection
-from .heavy import queued
+from .jobs import queued
 
 
 @cached(16)

@@ -2,7 +2,7 @@
 
 Why cache_resource and not cache_data: results are read-only and shared, and need no pickling per
 hit. A Loaded is hashed by `session.model_key` (HASH_FUNCS), never stored, so a cached result
-cannot keep an evicted model alive. Heavy bodies run through the job queue (`heavy.queued`); a
+cannot keep an evicted model alive. Heavy bodies run through the job queue (`jobs.queued`); a
 cached function never calls another queued one inside its own queued block.
 """
 
@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import streamlit as st
 
-from .heavy import queued
+from .jobs import queued
 from .session import HASH_FUNCS
 
 DETECTION_PROMPTS = (
@@ -49,7 +49,7 @@ def detection(loaded, prompts: tuple[str, ...]):
     from sw_core.detect import find_super_weights
 
     with queued("detection"):
-        return find_super_weights(loaded, list(prompts))
+        return find_super_weights(loaded, list(prompts), each=True)  # each weight's own impact too (3 passes)
 
 
 @cached(8)
@@ -115,6 +115,16 @@ class NextWords:
     original: list[float]
     edited: list[float]
 
+    def largest_changes(self) -> tuple[int, int]:
+        """(the word that lost the most probability, the word that gained the most), as indices.
+
+        By the change in probability, not its ratio: "Paris" 77% -> 0% is the lesson, "London"
+        1.2% -> 0% (the same ratio) is not.
+        """
+        n = range(len(self.words))
+        return (max(n, key=lambda i: self.original[i] - self.edited[i]),
+                max(n, key=lambda i: self.edited[i] - self.original[i]))
+
 
 def next_words(loaded, edit, prompt: str, k: int = 5) -> NextWords:
     """The union of each model's top-k next tokens, ordered by the original model's probability."""
@@ -150,3 +160,20 @@ def continuation(loaded, edit, prompt: str, max_new_tokens: int) -> Continuation
     its text can stream into the page (a cached function may only draw into elements it created).
     """
     return Continuation()
+
+
+def edit_tasks(loaded, edits, *, prompt: str, next_prompt: str | None = None, gen_prompt: str | None = None):
+    """The cached computations a page shows for each of `edits`, numbers first, texts last: what
+    `precompute.ahead` computes before the click that asks for them."""
+    from functools import partial
+
+    from . import generation
+
+    tasks = []
+    for e in edits:
+        tasks += [partial(perplexity, loaded, e), partial(next_distribution, loaded, e, prompt),
+                  partial(stopwords, loaded, e)]
+        if next_prompt:
+            tasks.append(partial(next_distribution, loaded, e, next_prompt))
+    tasks += [partial(generation.fill, loaded, e, gen_prompt or prompt) for e in edits]
+    return tasks

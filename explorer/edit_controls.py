@@ -21,7 +21,7 @@ def _url_factors(det, prefix: str) -> dict:
     kept, ignored = urlcodec.usable_factors(url, det.coords(), *SCALE_RANGE)
     if not seen:  # shown once, when the URL is read (like every other ignored parameter)
         for reason in ignored:
-            st.warning(f"Ignored the URL edit {reason}.")
+            st.warning(f"Ignored the link's edit: {reason}.")
     return kept
 
 

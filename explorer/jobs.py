@@ -1,4 +1,5 @@
-"""Heavy jobs (scans, perplexity, generation) run a bounded number at a time, first come first served.
+"""The job queue: heavy work (scans, perplexity, generation) runs a bounded number at a time, first come
+first served, and work computed ahead for a visitor (`precompute.py`) only runs when nothing else does.
 
 Why: every browser session of the app shares one process and a few CPU cores. Ten concurrent
 perplexity runs would each take ten times longer and could exhaust memory; queueing them keeps
@@ -11,6 +12,10 @@ read at every admission check so it follows the environment.
 `on_wait(position)` is called in the caller's own thread (safe for Streamlit widgets) right
 after queueing and then about every 0.5 s while waiting; position 1 means next in line. If it
 raises (a Streamlit rerun, Ctrl-C), the caller leaves the queue and nothing is held.
+
+Background jobs (inside `in_background()`) yield to every visitor: one is admitted only while a slot
+is free and no visitor waits, one at a time, and a visitor's job never counts a running background
+job against its limit, so a visitor's request never waits behind work computed ahead for anyone.
 """
 
 from __future__ import annotations
@@ -19,7 +24,10 @@ import threading
 import time
 from collections import deque
 from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Callable
+
+import streamlit as st
 
 from . import limits
 
@@ -27,18 +35,26 @@ POLL_SECONDS = 0.5
 
 _cond = threading.Condition(threading.Lock())
 _waiting: deque = deque()  # tickets in arrival order
-_running: dict[int, str] = {}  # ticket id -> job name
+_running: dict[int, str] = {}  # ticket id -> job name (foreground)
+_background: dict[int, str] = {}  # ticket id -> job name (computed ahead)
+_BACKGROUND = ContextVar("sw_background_job", default=False)
 
 
 class _Ticket:
-    __slots__ = ("name", "since")
+    __slots__ = ("name", "since", "background")
 
-    def __init__(self, name: str):
+    def __init__(self, name: str, background: bool = False):
         self.name = name
         self.since = time.monotonic()
+        self.background = background
 
 
 def _admit_locked(ticket: _Ticket) -> bool:
+    if ticket.background:  # one at a time, only while a slot is free and no visitor waits
+        if not _waiting and not _background and len(_running) < limits.current().max_concurrent_jobs:
+            _background[id(ticket)] = ticket.name
+            return True
+        return False
     # FIFO: only the head of the queue may take a free slot, so no caller is overtaken.
     if _waiting and _waiting[0] is ticket and len(_running) < limits.current().max_concurrent_jobs:
         _waiting.popleft()
@@ -49,8 +65,34 @@ def _admit_locked(ticket: _Ticket) -> bool:
 
 
 @contextmanager
+def in_background():
+    """Jobs started in this block (in this thread) are background jobs: see the module's docstring."""
+    token = _BACKGROUND.set(True)
+    try:
+        yield
+    finally:
+        _BACKGROUND.reset(token)
+
+
+def _background_job(name: str):
+    ticket = _Ticket(name, background=True)
+    with _cond:
+        while not _admit_locked(ticket):
+            _cond.wait(POLL_SECONDS)
+    try:
+        yield
+    finally:
+        with _cond:
+            _background.pop(id(ticket), None)
+            _cond.notify_all()
+
+
+@contextmanager
 def heavy_job(name: str, on_wait: Callable[[int], None] | None = None):
     """Hold one of the process-wide job slots for the body; wait (in line) when all are taken."""
+    if _BACKGROUND.get():
+        yield from _background_job(name)
+        return
     ticket = _Ticket(name)
     admitted = False
     try:
@@ -90,4 +132,27 @@ def queue_state() -> dict:
             "limit": limits.current().max_concurrent_jobs,
             "running_jobs": list(_running.values()),
             "waiting_jobs": [t.name for t in _waiting],
+            "background_jobs": list(_background.values()),
         }
+
+
+@contextmanager
+def queued(name: str):
+    """Hold a job slot for the body, showing the user's place in line (outside any collapsed box).
+
+    Never nest: a queued body must not enter another queued block (two users could each hold a
+    slot while waiting for a second one). In a background thread nothing is drawn.
+    """
+    if _BACKGROUND.get():
+        with heavy_job(name):
+            yield
+        return
+    box = st.empty()
+
+    def waiting(position: int) -> None:  # position 1 = next to run once a running job ends
+        box.info(f"Queued: number {position} in line for {name}; the server runs "
+                 f"{limits.current().max_concurrent_jobs} heavy jobs at a time ...")
+
+    with heavy_job(name, on_wait=waiting):
+        box.empty()
+        yield

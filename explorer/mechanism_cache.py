@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .computed import cached
-from .heavy import queued
+from .jobs import queued
 
 VOCABULARY_SENTENCES = 24  # next-word sentences for the class shift (the CLI's `explain` uses 64)
 VOCABULARY_PROMPTS = 8  # built-in prompts for the every-position shift (the CLI uses all 24)

@@ -48,6 +48,15 @@ def allowlist() -> list[str]:
     return ["embedded"] + [r for r in refs if r != "embedded"]
 
 
+def resolve(ref: str) -> str:
+    """On a public server, a short name of an allowlisted model is that model: "gpt2" ->
+    "openai-community/gpt2" (the part after the slash, any case). Anything else is returned as given."""
+    if not is_public() or not isinstance(ref, str) or not ref.strip() or "/" in ref:
+        return ref
+    matches = [a for a in allowlist() if a.rpartition("/")[2].lower() == ref.strip().lower()]
+    return matches[0] if len(matches) == 1 else ref
+
+
 def check_load_request(ref, *, trust_remote_code: bool = False, allow_pickle: bool = False) -> None:
     """In public mode, raise PublicModeRefusal unless `ref` may be loaded as asked; else no-op."""
     if not is_public():
@@ -80,6 +89,11 @@ def check_load_request(ref, *, trust_remote_code: bool = False, allow_pickle: bo
             f"This is a public server: '{ref}' is not on its allowlist. Allowed: "
             f"{', '.join(allowed)}. Run the app on your own machine (make run) to explore any model."
         )
+
+
+def is_local(ref: str) -> bool:
+    """True when `ref` would be read from this machine's disk, not the hub."""
+    return ref != "embedded" and _is_local(ref)
 
 
 def _is_local(ref: str) -> bool:

@@ -16,7 +16,7 @@ from collections import OrderedDict
 
 from . import limits
 from .computed import PPL_TEXT, PPL_TOKENS, cached, perplexity
-from .heavy import queued
+from .jobs import queued
 from .session import model_key
 
 DEFAULT_BUDGET_MB = 1024  # two all-layer copies of the embedded model (the page compares two settings)

@@ -31,13 +31,9 @@ def down_projections(loaded) -> str:
 
 def usable(setting, loaded):
     """`setting` if these widgets can show it, else BadInput with the reason (shown as "Ignored ...")."""
-    if setting.mode == "rtn" and str(setting.block) not in BLOCKS:
-        raise BadInput(f"block {setting.block} is not offered here: use one of {', '.join(BLOCKS)}.")
     if setting.modules not in (None, down_projections(loaded)):
-        raise BadInput(f"modules={setting.modules!r} is not offered here: use none (all linear layers) or "
-                       f"{down_projections(loaded)!r} (the down projections).")
-    if setting.mode == "bnb-int8" and not 0 <= setting.threshold <= 100:
-        raise BadInput(f"threshold {setting.threshold:g} is outside 0..100.")
+        raise BadInput(f"modules must be none (all linear layers) or {down_projections(loaded)} (the down "
+                       f"projections), not {str(setting.modules)[:30]!r}.")
     return setting
 
 
@@ -53,7 +49,7 @@ def _seed(p: str, seed) -> None:
 def seed_from_url(side: str, default: str, loaded) -> None:
     """Seed side's widgets from ?q<side>=... once per session ("Ignored ..." with the reason where it is drawn)."""
     p = f"q{side}"
-    seed = state_from_url(f"{p}_url", p, lambda raw: usable(urlcodec.decode_setting(raw), loaded),
+    seed = state_from_url(f"{p}_url", p, lambda raw: usable(urlcodec.decode_setting(raw, BLOCKS), loaded),
                           default=urlcodec.decode_setting(default))
     _seed(p, seed)
 

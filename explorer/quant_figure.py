@@ -20,7 +20,14 @@ def ratio_bars(labels: list[str], perplexities: list[float], original: float, *,
         textfont=dict(size=14), hovertemplate="%{x}<br>perplexity ÷ original: %{y:,.3f}<extra></extra>"))
     top = max(ratios + [1.0])
     bottom = min(ratios + [1.0]) / 2
-    fig.update_yaxes(type="log", range=[math.log10(bottom), math.log10(top) + 0.4],
-                     title="perplexity ÷ original (log scale; 1 = unchanged)")
-    fig.update_layout(title=title, height=400, margin=dict(l=60, r=20, t=60, b=40), showlegend=False)
+    # Ticks at 1, 2 and 5 of each decade only: plotly's own log ticks crowd (1 2 3 ... 9 10) in 400 px.
+    lo, hi = math.log10(bottom), math.log10(top) + 0.4
+    ticks = [m * 10 ** e for e in range(math.floor(lo), math.ceil(hi) + 1) for m in (1, 2, 5)]
+    ticks = [t for t in ticks if lo <= math.log10(t) <= hi]
+    if len(ticks) > 8:  # many decades: the powers of ten alone
+        ticks = [t for t in ticks if math.log10(t).is_integer()]
+    fig.update_yaxes(type="log", range=[lo, hi], tickvals=ticks, ticktext=[f"×{t:,g}" for t in ticks],
+                     title="perplexity ÷ original (log)")
+    fig.update_layout(title=dict(text=title, x=0, xanchor="left"), height=420,
+                      margin=dict(l=70, r=20, t=70, b=40), showlegend=False)
     return fig

@@ -37,7 +37,7 @@ def resolved_request(ref: str, device: str, dtype: str, trust: bool = False, pic
 def load_model(ref: str, device: str, dtype: str, trust_remote_code: bool = False, allow_pickle: bool = False):
     from sw_core.loading import load
 
-    from .heavy import queued
+    from .jobs import queued
 
     with queued(f"load {ref}"):
         return load(ref, device=device, dtype=dtype, trust_remote_code=trust_remote_code, allow_pickle=allow_pickle)

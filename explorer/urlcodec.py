@@ -30,10 +30,15 @@ def encode_factors(factors: dict[Coord, float]) -> str:
 
 
 def decode_factors(text: str) -> dict[Coord, float]:
+    """"11.507.1229=0,..." -> {Coord: factor}; a factor that is not a number is kept as nan for
+    `usable_factors` to name (one reason per item, the other items still used)."""
     out: dict[Coord, float] = {}
     for item in filter(None, (s.strip() for s in (text or "").split(","))):
         coord, _, factor = item.partition("=")
-        out[decode_coord(coord)] = decode_number(factor or "0")
+        try:
+            out[decode_coord(coord)] = float(factor or "0")
+        except ValueError:
+            out[decode_coord(coord)] = math.nan
     return out
 
 
@@ -41,13 +46,25 @@ def encode_number(x: float) -> str:
     return f"{x:g}"
 
 
-def decode_number(text: str, lo: float = -math.inf, hi: float = math.inf) -> float:
+def _span(lo: float, hi: float) -> str:
+    if math.isinf(lo) and math.isinf(hi):
+        return "a number"
+    if math.isinf(hi):
+        return f"{lo:g} or more"
+    return f"{lo:g}-{hi:g}"
+
+
+def decode_number(text: str, lo: float = -math.inf, hi: float = math.inf, what: str = "the value",
+                  whole: bool = False) -> float:
+    """A number from a URL in the control's own range, else BadInput worded for a reader:
+    "bits must be 2-8, not 99." (no machine limits, no scientific notation)."""
     try:
         x = float(text)
     except (TypeError, ValueError):
-        raise BadInput(f"{text!r} is not a number.") from None
-    if not math.isfinite(x) or not lo <= x <= hi:
-        raise BadInput(f"{text!r} is outside {lo:g}..{hi:g}.")
+        x = math.nan
+    if not math.isfinite(x) or not lo <= x <= hi or (whole and x != int(x)):
+        kind = "a whole number " if whole else ""
+        raise BadInput(f"{what} must be {kind}{_span(lo, hi)}, not {str(text)[:20]!r}.")
     return x
 
 
@@ -87,8 +104,15 @@ def encode_setting(setting) -> str:
     return ";".join(parts)
 
 
-def decode_setting(text: str):
-    """The QuantSetting written by `encode_setting`; BadInput (from QuantSetting's check) if invalid."""
+# What the Quantization page's widgets offer: a link may ask for these and nothing else.
+SETTING_RANGES = {"bits": (2, 8), "clip_z": (0, 100), "threshold": (0, 100)}
+
+
+def decode_setting(text: str, blocks=None):
+    """The QuantSetting written by `encode_setting`; BadInput naming one problem, in the widget's range.
+
+    blocks: the block sizes the page offers (e.g. 32 ... 512, row, tensor); None accepts any valid one.
+    """
     from sw_core.quant import QuantSetting
 
     mode, *rest = (text or "").strip().split(";")
@@ -98,17 +122,21 @@ def decode_setting(text: str):
         if name in ("aware", "skip_super_layers"):
             kw[name] = decode_bool(raw)
         elif name == "bits":
-            kw[name] = int(decode_number(raw, 1, 64))
+            kw[name] = int(decode_number(raw, *SETTING_RANGES["bits"], what="bits", whole=True))
         elif name == "block":
-            kw[name] = raw if raw in ("row", "tensor") else int(decode_number(raw, 1, 1 << 20))
+            if blocks is not None and raw not in blocks:
+                raise BadInput(f"block must be one of {', '.join(blocks[:-1])} or {blocks[-1]}, not {raw[:20]!r}.")
+            kw[name] = raw if raw in ("row", "tensor") else int(decode_number(raw, 1, math.inf, what="block",
+                                                                             whole=True))
         elif name == "clip_z":
-            kw[name] = None if raw == "none" else (raw if raw == "search" else decode_number(raw))
+            kw[name] = None if raw == "none" else (raw if raw == "search" else decode_number(
+                raw, *SETTING_RANGES["clip_z"], what="clip_z (standard deviations)"))
         elif name == "threshold":
-            kw[name] = decode_number(raw)
+            kw[name] = decode_number(raw, *SETTING_RANGES["threshold"], what="the outlier threshold")
         elif name in ("granularity", "modules"):
             kw[name] = None if raw == "none" else raw
         else:
-            raise BadInput(f"Unknown quantization field {name!r} in {text!r}.")
+            raise BadInput(f"{name[:20]!r} is not a quantization setting here.")
     return QuantSetting(mode, **kw)
 
 
@@ -124,9 +152,10 @@ def usable_factors(factors: dict[Coord, float], allowed, lo: float = 0.0, hi: fl
         item = f"{encode_coord(c)}={encode_number(f)}"
         if c not in allowed:
             found = ", ".join(encode_coord(a) for a in allowed) or "none"
-            ignored.append(f"{item}: {encode_coord(c)} is not a super weight of this model (its super weights: {found})")
-        elif not lo <= f <= hi:
-            ignored.append(f"{item}: the scale {encode_number(f)} is outside {lo:g}..{hi:g}")
+            ignored.append(f"{encode_coord(c)} is not a super weight of this model (its super weights: {found})")
+        elif not lo <= f <= hi:  # nan too: never compared true
+            ignored.append(f"{encode_coord(c)}: the scale must be {lo:g}-{hi:g} (the slider's range), "
+                           f"not {encode_number(f)}")
         else:
             kept[c] = f
     return kept, ignored

@@ -9,10 +9,12 @@ from sw_core.errors import SuperWeightError
 from . import urlcodec
 
 
-def state_from_url(key: str, param: str, decode=str, default=None):
+def state_from_url(key: str, param: str, decode=str, default=None, echo: bool = True):
     """Seed session_state[key] from the query parameter once per session (so a URL reproduces a view).
 
-    A value that cannot be used is ignored with the reason shown, never silently replaced.
+    A value that cannot be used is ignored with the reason shown, never silently replaced, and
+    removed from the URL (a copied link then carries only what the page shows). echo=False: the
+    message does not repeat the value (e.g. a file path someone put into a link).
     """
     seeded = st.session_state.setdefault("_sw_seeded", set())
     if key not in seeded:
@@ -22,7 +24,9 @@ def state_from_url(key: str, param: str, decode=str, default=None):
             try:
                 st.session_state[key] = decode(raw)
             except (ValueError, SuperWeightError) as e:
-                st.warning(f"Ignored the URL parameter {param}={raw!r}: {e}")
+                shown = f"{param}={raw[:40]}" if echo else param
+                st.warning(f"Ignored the link's {shown}: {e}")
+                del st.query_params[param]
     if key not in st.session_state and default is not None:
         st.session_state[key] = default
     return st.session_state.get(key)

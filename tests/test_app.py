@@ -32,7 +32,9 @@ def metric(at: AppTest, label: str) -> str:
 
 
 def number(at: AppTest, label: str) -> float:
-    return float(metric(at, label).replace(",", ""))
+    """A metric as shown (15.80, 2,145, 53.5k, 3.1M) back to a number."""
+    text = metric(at, label).replace(",", "")
+    return float(text.rstrip("kMBT")) * {"k": 1e3, "M": 1e6, "B": 1e9, "T": 1e12}.get(text[-1:], 1)
 
 
 def delta(at: AppTest, label: str):
@@ -75,7 +77,7 @@ def test_the_url_reproduces_every_prompt_and_edit_and_names_what_it_ignores():
     # a coordinate that is not a super weight here, and a scale beyond the slider: ignored, with the reason
     warnings = " ".join(w.value for w in at.warning)
     assert "Ignored" in warnings and "1.2.3 is not a super weight of this model" in warnings
-    assert "11.507.1487=5" in warnings and "outside 0..3" in warnings
+    assert "11.507.1487: the scale must be 0-3 (the slider's range), not 5" in warnings
     assert at.toggle(key="sw_on_11_507_1229").value is False and at.toggle(key="sw_on_11_507_1487").value is True
     assert at.slider(key="sw_scale_11_507_1229").disabled and not at.slider(key="sw_scale_11_507_1487").disabled
     assert at.slider(key="sw_scale_11_507_1487").value == 1.0  # not clamped to 3
@@ -114,7 +116,10 @@ def test_super_weights_page_toggle_breaks_perplexity_and_text():
     table = at.dataframe[0].value
     assert {(r.layer, r.row, r.col) for r in table.itertuples()} == {(11, 507, 1229), (11, 507, 1487)}
     assert set(table["verdict"]) == {"super weight"}  # the impact check, shown with its numbers
-    assert (table["ppl × removed"] > 1000).all() and (table["ppl × control"] < 1.1).all()
+    assert (table["ppl × group"] > 1000).all() and (table["ppl × control"] < 1.1).all()
+    # each weight's own impact beside its group's: [507, 1229] alone breaks the model, [507, 1487] far less
+    alone = dict(zip(table["col"], table["ppl × alone"]))
+    assert alone[1229] > 2 * alone[1487] > 1 and (table["ppl × alone"] < table["ppl × group"]).all()
     before = number(at, "Perplexity, original")
     assert metric(at, "Perplexity, original") == f"{before:.2f}"  # 15.80, not 15.8 or 15.7961
     assert metric(at, "Perplexity, edited") == metric(at, "Perplexity, original")
@@ -156,23 +161,37 @@ def test_classroom_teaches_with_the_chosen_prompt_and_keeps_it_in_the_url(embedd
     assert number(at, "Perplexity, original") == ppl and number(at, "Perplexity, now") > 3 * ppl
     assert at.query_params["removed"] == "1" and "all" not in at.query_params
     assert at.code[0].value != at.code[1].value
-    # The paper's lesson with the main super weight alone: stop words gain (measured x1.8 on 64 prompts).
-    assert float(delta(at, "Stop words' share").lstrip("×")) > 1.2
-    bars = figure(at, "class_next_words")["data"]
+    # The paper's lesson with the main super weight alone: stop words gain (measured 7% -> 17%), a red up arrow.
+    share = next(m for m in at.metric if m.label == "Stop words' share")
+    assert share.delta.startswith("+") and share.delta.endswith(" pts") and int(share.delta[1:-4]) >= 5
+    from streamlit.proto.Metric_pb2 import Metric as MetricProto
+
+    assert share.proto.direction == MetricProto.MetricDirection.UP and share.proto.color == MetricProto.MetricColor.RED
+    assert number(at, "Perplexity, now") > 3 * ppl and delta(at, "Perplexity, now").startswith("×")
+    assert at.markdown and any("without the super weight" in m.value for m in at.markdown)
+    bars = figure(at, "class_next_words")["data"]  # sideways: the edited trace first, words on y
     assert "Summer is hot. Winter is" in figure(at, "class_next_words")["layout"]["title"]["text"]
-    words = dict(zip(bars[0]["x"], zip(bars[0]["y"], bars[1]["y"])))
-    assert words["␣cold"][1] < words["␣cold"][0] / 2  # "cold" falls (measured 5.4% -> 0.5%)
+    words = dict(zip(bars[1]["y"], zip(bars[1]["x"], bars[0]["x"])))  # word -> (original, edited)
     assert words["␣the"][1] > words["␣the"][0]  # "the" rises (measured 10.4% -> 11.8%)
+    assert all(not t or "e+" not in t for t in bars[0]["text"])  # ratio labels never in scientific notation
     assert "stop words" in figure(at, "class_stopwords")["layout"]["title"]["text"].lower()
     at.pills(key="class_prompt").set_value("The capital of France is").run()
     assert not at.exception
     assert at.query_params["cprompt"] == "The capital of France is"
-    paris = dict(zip(figure(at, "class_next_words")["data"][0]["x"], figure(at, "class_next_words")["data"][0]["y"]))
+    paris = dict(zip(figure(at, "class_next_words")["data"][1]["y"], figure(at, "class_next_words")["data"][1]["x"]))
     assert paris["␣Paris"] > 0.5  # the chart follows the prompt
+    # the sentence names the word that lost most, Paris (77% -> 0%), not a rare word with the same ratio
+    said = next(m.value for m in at.markdown if m.value.startswith("After “The capital of France is”"))
+    assert said.startswith("After “The capital of France is” without the super weight: **“Paris”** 77.3% → 0.00%")
     assert at.code[0].value.startswith("The capital of France is")
     at.toggle(key="class_all").set_value(True).run()  # every super weight off: the model collapses
     assert not at.exception and at.query_params["all"] == "1"
     assert number(at, "Perplexity, now") > 1000 * ppl
+    assert metric(at, "Perplexity, now").endswith("k")  # 267k: whole in its column, not "267,19..."
+    share = next(m for m in at.metric if m.label == "Stop words' share")  # 7% -> 6%: a red DOWN arrow
+    assert share.proto.direction == MetricProto.MetricDirection.DOWN and share.proto.color == MetricProto.MetricColor.RED
+    said = next(m.value for m in at.markdown if m.value.startswith("After “The capital of France is”"))
+    assert "without 2 super weights: **“Paris”** 77.3% → 0.00%" in said  # the label counts the weights off
 
 
 def test_classroom_style_stays_out_of_the_sidebar():

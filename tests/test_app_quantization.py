@@ -33,8 +33,10 @@ def test_opens_on_the_lesson_ignores_a_bad_url_value_and_runs_block_128():
     # An unusable value for A is ignored with the reason; A falls back to the lesson's naive side.
     at = _quant_page({"qa": "rtn;block=100", "qb": "bnb-fp5"})
     warnings = [w.value for w in at.warning]
-    assert any("Ignored the URL parameter qa='rtn;block=100'" in w and "power of two" in w for w in warnings), warnings
-    assert any("Ignored the URL parameter qb='bnb-fp5'" in w and "Unknown quantization mode" in w for w in warnings)
+    assert ("Ignored the link's qa=rtn;block=100: block must be one of 32, 64, 128, 256, 512, row or tensor, "
+            "not '100'.") in warnings, warnings  # one problem, in the widget's own words
+    assert any("Ignored the link's qb=bnb-fp5" in w and "Unknown quantization mode" in w for w in warnings)
+    assert "qa" not in at.query_params or "100" not in at.query_params["qa"]  # the refused value left the link
     assert not at.error
     naive, aware, original = _ppl(at, "A"), _ppl(at, "B"), _ppl(at, "original")
     assert naive >= 3 * aware and aware < 3 * original, (naive, aware, original)

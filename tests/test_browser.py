@@ -1,8 +1,9 @@
 """The real app in a real browser: `streamlit run app.py`, driven by Playwright with Debian's chromium.
 
 Also two browser contexts at once (two users of one server): each sees its own edit's numbers, and
-two pages asking for the same generated text share it without a traceback. Screenshots of every
-page at 1280x800 go to tests/artifacts/ (docs/screens.md says which are kept in docs/screenshots/).
+two pages asking for the same generated text share it without a traceback. Every page is measured at
+1280x800 and 1920x1080 (tests/browser_layout.js: no overlapping, clipped or cut text) and shot into
+tests/artifacts/ (docs/screens.md says which are kept in docs/screenshots/).
 """
 
 import os
@@ -82,7 +83,10 @@ def wait_idle(page) -> None:
 
 
 def number(text: str) -> float:
-    return float(text.replace(",", ""))
+    """A metric as shown (15.80, 2,145, 53.5k, 3.1M) back to a number."""
+    text = text.replace(",", "")
+    scale = {"k": 1e3, "M": 1e6, "B": 1e9, "T": 1e12}.get(text[-1:], 1)
+    return float(text.rstrip("kMBT")) * scale
 
 
 def no_traceback(page) -> None:
@@ -176,22 +180,52 @@ def test_two_sessions_same_prompt_on_both_pages_share_the_text_without_a_traceba
     no_traceback(a)  # the first visitor's page still works after the others
 
 
-# One shot per page (the Classroom with its super weight removed: that is the lesson).
-PAGES = {"activations": "", "super_weights": "super_weights", "classroom_removed": "classroom?removed=1",
-         "mechanism": "mechanism", "quantization": "quantization", "catalog": "catalog"}
+# Every page at a laptop's and a projector's size; the Classroom in each of its three states.
+PAGES = {"activations": "", "super_weights": "super_weights?sw=11.507.1229%3D0", "classroom": "classroom",
+         "classroom_removed": "classroom?removed=1", "classroom_removed_all": "classroom?removed=1&all=1",
+         "mechanism": "mechanism", "mechanism_vocabulary": "mechanism?vocab=1", "quantization": "quantization",
+         "catalog": "catalog"}
+SIZES = [(1280, 800), (1920, 1080)]
+LAYOUT = (Path(__file__).resolve().parent / "browser_layout.js").read_text()
 
 
-@pytest.mark.parametrize("name", list(PAGES))
-def test_screenshot_of_every_page_at_1280x800(server, browser, name):
-    ARTIFACTS.mkdir(exist_ok=True)
-    page = opened(browser, f"{server}/{PAGES[name]}", width=1280, height=800)
+def drawn(browser, url: str, width: int, height: int, chart: bool = True):
+    page = opened(browser, url, width=width, height=height)
     page.locator('[data-testid="stMain"] h1').first.wait_for(timeout=SLOW)
-    if name != "catalog":
+    if chart:
         page.locator(".js-plotly-plot").first.wait_for(timeout=SLOW)
     wait_idle(page)
     page.wait_for_timeout(1500)  # plotly draws after the script run ends
+    return page
+
+
+@pytest.mark.parametrize("size", SIZES, ids=[f"{w}x{h}" for w, h in SIZES])
+@pytest.mark.parametrize("name", list(PAGES))
+def test_every_page_reads_whole_at_laptop_and_projector_size(server, browser, name, size):
+    """No chart text overlaps another, is clipped, cut short or in scientific notation; no metric or
+    label is cut; the Classroom's chart, numbers and texts fit the window without scrolling."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    width, height = size
+    page = drawn(browser, f"{server}/{PAGES[name]}", width, height, chart=name != "catalog")
+    if name.startswith("classroom"):
+        page.locator('[data-testid="stCode"]').nth(1).wait_for(timeout=SLOW)
+        wait_idle(page)
     no_traceback(page)
-    page.screenshot(path=str(ARTIFACTS / f"{name}.png"))
-    page.screenshot(path=str(ARTIFACTS / f"{name}_full.png"), full_page=True)  # the rest of the page, to look at
-    # nothing wider than the window: tables and charts fit 1280 px without a sideways scroll
-    assert page.evaluate("() => document.querySelector('[data-testid=stMain]').scrollWidth") <= 1280
+    page.screenshot(path=str(ARTIFACTS / f"{name}_{width}x{height}.png"))
+    page.screenshot(path=str(ARTIFACTS / f"{name}_{width}x{height}_full.png"), full_page=True)
+    assert page.evaluate(LAYOUT) == []
+    # nothing wider than the window: tables and charts fit without a sideways scroll
+    assert page.evaluate("() => document.querySelector('[data-testid=stMain]').scrollWidth") <= width
+
+
+def test_the_layout_check_fails_on_an_overlapping_label_and_a_cut_number(server, browser):
+    """The check above can fail: a tick label moved onto its neighbour and a metric too long for its column."""
+    page = drawn(browser, server, 1280, 800)
+    assert page.evaluate(LAYOUT) == []
+    page.evaluate("""() => { const ticks = [...document.querySelectorAll('.js-plotly-plot .ytick text')];
+        ticks[1].setAttribute('y', ticks[0].getAttribute('y'));
+        ticks[1].setAttribute('transform', ticks[0].getAttribute('transform') || ''); }""")
+    page.evaluate("() => { document.querySelector('[data-testid=stMetricValue] div').textContent = '267,197.4800000'; }")
+    problems = page.evaluate(LAYOUT)
+    assert any("overlaps" in p for p in problems), problems
+    assert any("267,197.48" in p and "is cut" in p for p in problems), problems

@@ -268,10 +268,11 @@ def test_app_ignores_a_refused_url_model_and_hides_unexpected_errors(public_mode
     at.query_params.update({"model": "meta-llama/Llama-2-70b-hf", "device": "tpu", "dtype": "float32"})
     try:
         at.run()
-        assert any("Ignored the URL parameter device='tpu'" in w.value for w in at.warning)
+        assert any("Ignored the link's device=tpu" in w.value for w in at.warning)
         assert at.selectbox(key="model_dtype").value == "float32"  # a usable value is taken as it is
-        assert any("Ignored the URL parameter model='meta-llama/Llama-2-70b-hf'" in w.value and "allowlist" in w.value
+        assert any("Ignored the link's model" in w.value and "allowlist" in w.value
                    for w in at.warning), [w.value for w in at.warning]
+        assert "model" not in at.query_params and "device" not in at.query_params  # refused: out of the link
         assert at.text_input(key="model_ref").value == "embedded" and not at.error and not at.exception
         assert config.get_option("client.showErrorDetails") == "none"  # Streamlit's own traceback is off too
 
@@ -284,3 +285,33 @@ def test_app_ignores_a_refused_url_model_and_hides_unexpected_errors(public_mode
         assert [e.value for e in at.error] == [session.GENERIC_ERROR]
     finally:
         config.set_option("client.showErrorDetails", before)  # process-wide: later tests get the default
+
+
+def test_a_short_name_is_the_allowlisted_model_on_a_public_server_only(public_mode, monkeypatch):
+    assert public.resolve("gpt2") == "openai-community/gpt2" and public.resolve("GPT2") == "openai-community/gpt2"
+    assert public.resolve("pythia-160m") == "EleutherAI/pythia-160m"
+    assert public.resolve("llama-2") == "llama-2" and public.resolve("embedded") == "embedded"
+    monkeypatch.delenv("SW_PUBLIC")
+    assert public.resolve("gpt2") == "gpt2"  # locally a name means what the hub says
+
+
+def test_an_allowed_model_not_downloaded_offline_says_so_and_the_page_stays_on_embedded(public_mode, monkeypatch):
+    monkeypatch.setenv("HF_HOME", "/nonexistent-hf-home")  # nothing is cached: an offline server cannot fetch gpt2
+    at = _app()
+    at.query_params.update({"model": "gpt2"})
+    at.run()
+    assert not at.exception
+    errors = [e.value for e in at.error]
+    assert any("openai-community/gpt2" in e and "Showing the embedded model" in e for e in errors), errors
+    assert at.metric and "model" not in at.query_params  # the page works, on embedded; the link names no model
+
+
+@pytest.mark.parametrize("url", ["file:///etc/passwd", "http://example.com/model", "/etc/passwd"])
+def test_a_file_or_web_address_in_a_link_is_refused_without_repeating_it(public_mode, url):
+    at = _app()
+    at.query_params.update({"model": url})
+    at.run()
+    assert not at.exception
+    shown = " ".join(w.value for w in at.warning) + " ".join(e.value for e in at.error)
+    assert "Ignored the link's model" in shown and "etc/passwd" not in shown and "example.com" not in shown
+    assert "model" not in at.query_params and at.metric

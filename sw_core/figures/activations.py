@@ -40,24 +40,49 @@ def activation_heatmap(scan) -> go.Figure:
     return fig
 
 
-def token_heatmap(scan) -> go.Figure:
-    """Layers x tokens: |output| at the tracked channel (scan.channel_trace), else the max over channels."""
+MAX_TOKEN_COLUMNS = 48  # a long prompt's tokens are binned to this many heatmap columns
+
+
+def token_bins(n_tokens: int, max_columns: int = MAX_TOKEN_COLUMNS) -> list[range]:
+    """Consecutive token ranges, at most `max_columns` of them, each one or more tokens wide."""
+    width = -(-n_tokens // max_columns)  # ceiling: every token lands in exactly one bin
+    return [range(i, min(i + width, n_tokens)) for i in range(0, n_tokens, width)]
+
+
+def token_aggregation(scan, max_columns: int = MAX_TOKEN_COLUMNS) -> str | None:
+    """How `token_heatmap` aggregated a long prompt's tokens (None: one column per token)."""
+    bins = token_bins(len(scan.tokens), max_columns)
+    if all(len(b) == 1 for b in bins):
+        return None
+    return (f"{len(scan.tokens):,} tokens in {len(bins)} columns of up to {len(bins[0])} tokens; each cell is "
+            "the largest |output| over its column's tokens, so a single token's spike still shows.")
+
+
+def token_heatmap(scan, max_columns: int = MAX_TOKEN_COLUMNS) -> go.Figure:
+    """Layers x tokens: |output| at the tracked channel (scan.channel_trace), else the max over channels.
+
+    A long prompt's tokens are binned by their maximum, not thinned by skipping: a single token's
+    super activation (token 0, ~22,500) would vanish from a chart that showed every 100th token
+    (`token_aggregation` says how a figure aggregated).
+    """
     rows = scan.channel_trace if scan.channel_trace is not None else scan.token_out_max
-    trace = [[float(v) for v in row] for row in rows]
-    z = log10_abs(trace)
+    bins = token_bins(len(scan.tokens), max_columns)
+    values = [[max(float(row[i]) for i in b) for b in bins] for row in rows]
+    binned = any(len(b) > 1 for b in bins)
+    names = ([f"{b.start}-{b.stop - 1}" for b in bins] if binned else [f"{b.start}:{scan.tokens[b.start]}" for b in bins])
+    z = log10_abs(values)
     flat = [v for row in z for v in row]
-    tokens = [f"{i}:{t}" for i, t in enumerate(scan.tokens)]
-    channel = getattr(scan, "track_channel", None)
     fig = go.Figure(go.Heatmap(
-        z=z, x=tokens, y=list(range(len(trace))), customdata=trace, colorscale=HEAT_SCALE,
+        z=z, x=names, y=list(range(len(values))), customdata=values, colorscale=HEAT_SCALE,
         hovertemplate="layer %{y}, token %{x}: %{customdata:,.1f}<extra></extra>",
-        colorbar=log_colorbar(min(flat), max(flat), "|output|"),
-    ))
-    fig.update_yaxes(title="layer", **layer_axis(len(trace), reverse=True))
-    fig.update_xaxes(title="token", tickangle=-45)
-    name = f"channel {channel}" if scan.channel_trace is not None else "the largest channel"
+        colorbar=log_colorbar(min(flat), max(flat), "|output|")))
+    step = -(-len(names) // 16)  # at most 16 labelled columns: the rest are in the hover
+    fig.update_xaxes(title="tokens (binned)" if binned else "token", tickangle=-90, tickvals=names[::step],
+                     automargin=True)
+    fig.update_yaxes(title="layer", **layer_axis(len(values), reverse=True))
+    name = f"channel {scan.track_channel}" if scan.channel_trace is not None else "the largest channel"
     fig.update_layout(title=f"down_proj output at {name}, by layer and token (log colour)",
-                      height=max(360, 16 * len(trace)), margin=dict(l=50, r=20, t=50, b=60))
+                      height=max(360, 16 * len(values)), margin=dict(l=50, r=20, t=50, b=60))
     return fig
 
 

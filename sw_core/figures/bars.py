@@ -10,7 +10,7 @@ from .style import EDITED, MIN_LABEL_PX, ORIGINAL
 
 
 def _ratio_label(r: float) -> str:
-    """Short enough to sit above a bar at full size: ×1.1, ×11, ÷16, ÷2.9k (the hover has the rest)."""
+    """Short enough to sit above a bar at full size: ×1.1, ×11, ÷16, ÷2.9k, ÷185k, ×30M (the hover has the rest)."""
     if not math.isfinite(r):
         return "new"
     if r <= 0:
@@ -18,7 +18,11 @@ def _ratio_label(r: float) -> str:
     sign, f = ("×", r) if r >= 1 else ("÷", 1 / r)
     if f < 10:
         return f"{sign}{f:.1f}"
-    return f"{sign}{f:,.0f}" if f < 1000 else f"{sign}{f / 1000:.1f}k" if f < 1e6 else f"{sign}{f:.0e}"
+    if f < 1000:
+        return f"{sign}{f:,.0f}"
+    for size, suffix in ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "k")):  # never scientific notation
+        if f >= size:
+            return f"{sign}{f / size:.1f}{suffix}" if f < 10 * size else f"{sign}{f / size:.0f}{suffix}"
 
 
 def probability_bars(words, original, edited, *, title: str, ratios=None, font_size: int = 14,
@@ -47,4 +51,36 @@ def probability_bars(words, original, edited, *, title: str, ratios=None, font_s
                       barmode="group", yaxis_title="probability", height=300 + 7 * size, font=dict(size=size),
                       margin=dict(l=30 + 3 * size, r=20, t=24 + 3 * size, b=40),
                       legend=dict(font=dict(size=size), orientation="h", x=0, xanchor="left", y=1.0, yanchor="bottom"))
+    return fig
+
+
+def next_word_rows(words, original, edited, prompt: str, *, font_size: int = 20, edited_name: str = "edited",
+                   height: int = 400, show_ratios: bool = True) -> go.Figure:
+    """The next-word chart for a projector: one row per word, the bars sideways, the ratio at the bar's end.
+
+    Sideways because words and ratio labels then each have a row of their own: however long a word
+    ("␣population") or large a ratio (÷185k), no label can run into its neighbour's.
+    """
+    words = list(words)[::-1]  # the likeliest on top
+    p0, p1 = list(original)[::-1], list(edited)[::-1]
+    ratios = [_ratio_label(b / a if a else float("inf")) for a, b in zip(p0, p1)]
+    fig = go.Figure()
+    fig.add_bar(y=words, x=p1, name=edited_name, orientation="h", marker_color=EDITED,
+                text=ratios if show_ratios else None, textposition="outside", cliponaxis=False,
+                textfont=dict(size=font_size), constraintext="none",
+                hovertemplate="%{y}: %{x:.3f}<extra>" + edited_name + "</extra>")
+    fig.add_bar(y=words, x=p0, name="original", orientation="h", marker_color=ORIGINAL,
+                hovertemplate="%{y}: %{x:.3f}<extra>original</extra>")
+    top = max(p0 + p1 + [1e-9])
+    font = dict(size=font_size)
+    fig.update_xaxes(range=[0, top * 1.3], tickformat=".0%" if top >= 0.1 else ".1%", tickfont=font, nticks=5)
+    fig.update_yaxes(tickfont=font, automargin=True)
+    # The legend is the title's second line: a plotly legend wraps to one entry per line in a narrow chart.
+    key = (f"<span style='color:{ORIGINAL}'>■</span> original   "
+           f"<span style='color:{EDITED}'>■</span> {edited_name}")
+    fig.update_layout(barmode="group", height=height, font=font, bargap=0.25, showlegend=False,
+                      title=dict(text=f"<b>Next word after “{prompt}”</b><br>{key}", font=dict(size=font_size),
+                                 x=0, xanchor="left", yref="container", y=1, yanchor="top",
+                                 pad=dict(t=font_size + 4)),  # plotly lifts a two-line title by a line
+                      margin=dict(l=10, r=10, t=3 * font_size + 34, b=10))
     return fig

@@ -71,7 +71,7 @@ def attention_sink_heatmap(a, which: str = "original") -> go.Figure:
     """Layers x heads: attention on the sink token."""
     z = getattr(a, which)
     fig = go.Figure(go.Heatmap(z=z, x=list(range(len(z[0]))), y=list(range(len(z))), zmin=0, zmax=1,
-                               colorscale="Viridis", colorbar=dict(title="attention"),
+                               colorscale="Viridis", colorbar=dict(title=dict(text="attention", side="right")),
                                hovertemplate="layer %{y}, head %{x}: %{z:.3f}<extra></extra>"))
     fig.update_xaxes(title="head")
     fig.update_yaxes(title="layer", autorange="reversed")
