@@ -26,6 +26,7 @@ PAGES = [
     st.Page("app_pages/mechanism.py", title="Mechanism", icon=":material/account_tree:"),
     st.Page("app_pages/quantization.py", title="Quantization", icon=":material/compress:"),
     st.Page("app_pages/catalog.py", title="Catalog", icon=":material/menu_book:"),
+    st.Page("app_pages/report.py", title="Report", icon=":material/summarize:"),
 ]
 DEVICES = ["auto", "cpu", "cuda"]
 DTYPES = ["auto", "float32", "bfloat16", "float16"]

@@ -138,6 +138,23 @@ def all_cases(repeats: int = 3, sessions: int = 4) -> dict[str, float]:
     return out
 
 
+def precompute_cases(ctx):
+    """The bench group: each case idle and under four busy visitors, embedded model only, not in
+    quick mode; the idle click is the baseline of the one under load."""
+    from sw_core.loading import EMBEDDED
+
+    from .timing import BenchResult, Goal
+
+    if ctx.quick or ctx.loaded.ref != EMBEDDED:
+        return []
+    seconds = all_cases(repeats=max(3, ctx.repeats // 2))
+    return [BenchResult(f"{name} under load", seconds[f"{name} under load"], seconds[name], unit="s",
+                        goal=Goal("value", "<=", goal), what=f"{name}, while 4 other visitors keep the queue busy",
+                        baseline_what=f"{name} on an idle server", repeats=max(3, ctx.repeats // 2),
+                        baseline_repeats=max(3, ctx.repeats // 2))
+            for name, goal in GOALS.items() if name in seconds and f"{name} under load" in seconds]
+
+
 if __name__ == "__main__":
     import argparse
 

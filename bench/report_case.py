@@ -1,7 +1,7 @@
 """The report on the embedded model: wall and CPU seconds (goal: 5 CPU-minutes).
 
 CPU seconds are the process's user + system time over every thread (`time.process_time`), so the
-number does not depend on how busy the machine is. `python bench/report_case.py [--quick]` prints
+number does not depend on how busy the machine is. `python -m bench.report_case [--quick]` prints
 the result as JSON; `report_case(...)` returns it for the bench.
 """
 
@@ -11,9 +11,6 @@ import json
 import sys
 import tempfile
 import time
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script from anywhere
 
 GOAL_CPU_SECONDS = 300.0  # the report's goal on the embedded model, CPU
 

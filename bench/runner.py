@@ -29,6 +29,8 @@ def _groups():
         ("quant", "bench.cases_quant", "quant_cases"),
         ("generate", "bench.cases_generate", "generate_cases"),
         ("app", "bench.cases_app", "app_cases"),
+        ("precompute", "bench.app_precompute", "precompute_cases"),
+        ("report", "bench.cases_report", "report_cases"),
     ]
 
 

@@ -22,18 +22,22 @@ class Limits:
     max_new_tokens: int
     max_ppl_tokens: int
     max_concurrent_jobs: int
+    max_report_jobs: int  # reports built at once (each takes CPU-minutes), on top of the job queue's bound
 
 
 # Local use: caps that only catch mistakes.
-DEFAULT = Limits(max_prompt_chars=20_000, max_new_tokens=1024, max_ppl_tokens=100_000, max_concurrent_jobs=4)
+DEFAULT = Limits(max_prompt_chars=20_000, max_new_tokens=1024, max_ppl_tokens=100_000, max_concurrent_jobs=4,
+                 max_report_jobs=2)
 # A public server (2 shared vCPUs on a free Space): a few seconds of work per request.
-PUBLIC = Limits(max_prompt_chars=2_000, max_new_tokens=128, max_ppl_tokens=2_048, max_concurrent_jobs=2)
+PUBLIC = Limits(max_prompt_chars=2_000, max_new_tokens=128, max_ppl_tokens=2_048, max_concurrent_jobs=2,
+                max_report_jobs=1)
 
 _ENV = {
     "max_prompt_chars": "SW_MAX_PROMPT_CHARS",
     "max_new_tokens": "SW_MAX_NEW_TOKENS",
     "max_ppl_tokens": "SW_MAX_PPL_TOKENS",
     "max_concurrent_jobs": "SW_MAX_CONCURRENT_JOBS",
+    "max_report_jobs": "SW_MAX_REPORT_JOBS",
 }
 
 
