@@ -29,7 +29,8 @@ def test_the_embedded_model_gives_one_group_and_reports_progress(embedded):
     scanned, verified = [], []
     d = find_super_weights(embedded, progress=lambda *a: scanned.append(a), verify_progress=lambda *a: verified.append(a))
     assert scanned == [(1, 1)]
-    assert verified == [(1, 3), (2, 3), (3, 3)]  # unedited, group removed, control removed
+    # 3 conditions (unedited, group removed, control removed) in one batched pass: one report at the end
+    assert verified == [(3, 3)]
     (row,) = grouped_rows(d)
     strongest = max(d.super_weights, key=lambda w: abs(w.share))
     assert (row["layer"], row["row"], row["weights"]) == (11, 507, 2)
