@@ -50,12 +50,7 @@ def plant_late(loaded, first: Coord, *, prompt=PROMPT, layer=4, row=60, col=250,
     """W[row, col] of `layer` fires only while `first` is off: the gate and up rows `col` read the
     MLP input at the super activation's token with `first` off, made orthogonal to every MLP input
     of the prompt with `first` on. `fire` is set so the spike is `of_strongest` of the strongest."""
-    w1 = loaded.layers[first.layer].weight_view()
-    keep = float(w1[first.row, first.col])
-    on = _mlp_inputs(loaded, layer, prompt)
-    w1[first.row, first.col] = 0.0
-    gone = _mlp_inputs(loaded, layer, prompt)
-    w1[first.row, first.col] = keep
+    on, gone = _mlp_inputs_on_and_off(loaded, first, layer, prompt)
     first_scan = scan(loaded, prompt)
     token, strongest = first_scan.layers[first.layer].out_token, max(first_scan.out_maxima())
     q, _ = torch.linalg.qr(on.T)
@@ -73,16 +68,22 @@ def plant_late(loaded, first: Coord, *, prompt=PROMPT, layer=4, row=60, col=250,
     return Coord(layer, row, col)
 
 
-@torch.no_grad()
-def read_the_text(loaded, first: Coord, prompt: str, *, layer=4, col=250, gain=2.0) -> None:
-    """Gate and up rows `col` also read TEXT's mean MLP input, in the part of it orthogonal to every
-    MLP input of `prompt` (with `first` on and off): x[col] fires on TEXT, never on `prompt`."""
+def _mlp_inputs_on_and_off(loaded, first: Coord, layer: int, prompt: str):
+    """Layer `layer`'s MLP inputs on `prompt` with `first` on, and with it off (restored after)."""
     w1 = loaded.layers[first.layer].weight_view()
     keep = float(w1[first.row, first.col])
     on = _mlp_inputs(loaded, layer, prompt)
     w1[first.row, first.col] = 0.0
     gone = _mlp_inputs(loaded, layer, prompt)
     w1[first.row, first.col] = keep
+    return on, gone
+
+
+@torch.no_grad()
+def read_the_text(loaded, first: Coord, prompt: str, *, layer=4, col=250, gain=2.0) -> None:
+    """Gate and up rows `col` also read TEXT's mean MLP input, in the part of it orthogonal to every
+    MLP input of `prompt` (with `first` on and off): x[col] fires on TEXT, never on `prompt`."""
+    on, gone = _mlp_inputs_on_and_off(loaded, first, layer, prompt)
     mean = _mlp_inputs(loaded, layer, TEXT).mean(0)
     q, _ = torch.linalg.qr(torch.cat([on, gone]).T)
     v = mean - q @ (q.T @ mean)

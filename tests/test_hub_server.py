@@ -16,6 +16,7 @@ import torch
 from safetensors.torch import load_file
 
 from hub_server import Hub, Server
+from model_folders import tiny_llama_folder
 
 ROOT = Path(__file__).resolve().parents[1]
 REPO, GATED, DROP = "tester/tiny-llama", "tester/gated-llama", "tester/flaky-llama"
@@ -43,17 +44,8 @@ for ref in sys.argv[1:]:
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
     """Three repos made here: a tiny bf16 Llama (public, gated, and one whose downloads break)."""
-    from transformers import LlamaConfig, LlamaForCausalLM
-
-    from bench.scale_check import byte_tokenizer
-
     folder = tmp_path_factory.mktemp("repo")
-    config = LlamaConfig(hidden_size=64, intermediate_size=256, num_hidden_layers=2, num_attention_heads=4,
-                         num_key_value_heads=4, vocab_size=300, max_position_embeddings=128,
-                         tie_word_embeddings=False, bos_token_id=1, eos_token_id=2, pad_token_id=0)
-    torch.manual_seed(0)
-    LlamaForCausalLM(config).to(torch.bfloat16).save_pretrained(folder)  # stored in bf16
-    byte_tokenizer(folder)
+    tiny_llama_folder(folder, layers=2, dtype=torch.bfloat16)  # stored in bf16
     hub = Hub()
     hub.add_folder(REPO, folder)
     hub.add_folder(GATED, folder, gated=True)

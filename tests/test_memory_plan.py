@@ -8,6 +8,8 @@ from sw_core import memory_plan as mp
 from sw_core.errors import BadInput
 from sw_core.loading import load
 
+from model_folders import tiny_llama_folder
+
 GB = mp.GB
 SEVEN_B = 6_738_415_616  # Llama-7B's parameters
 PLENTY_OF_DISK = 1000 * GB
@@ -66,20 +68,12 @@ def test_available_ram_reads_the_machine():
 @pytest.fixture(scope="module")
 def planted(tmp_path_factory):
     """A 4-layer Llama with one weight made 'super', saved as safetensors with a byte tokenizer."""
-    from transformers import LlamaConfig, LlamaForCausalLM
-
-    from bench.scale_check import byte_tokenizer
-
     folder = tmp_path_factory.mktemp("planted")
-    config = LlamaConfig(hidden_size=64, intermediate_size=256, num_hidden_layers=4, num_attention_heads=4,
-                         num_key_value_heads=4, vocab_size=300, max_position_embeddings=128,
-                         tie_word_embeddings=False, bos_token_id=1, eos_token_id=2, pad_token_id=0)
-    torch.manual_seed(0)
-    model = LlamaForCausalLM(config)
-    with torch.no_grad():
+
+    def plant(model):
         model.model.layers[1].mlp.down_proj.weight[5, 7] = 2000.0
-    model.save_pretrained(folder)
-    byte_tokenizer(folder)
+
+    model = tiny_llama_folder(folder, layers=4, edit=plant)
     return folder, model
 
 
