@@ -116,7 +116,9 @@ def classroom_case(repeats: int, params: dict | None = None) -> BenchResult:
 
     return _toggle_case(
         "app_classroom_toggle", "app_pages/classroom.py", intact, _classroom_click,
-        ["Perplexity, now", "Stop words' share"], Goal("value", "<=", 3.0),
+        # A random large model's stop-word share is 0% with or without its plant (the page shows
+        # whole percents): there the perplexity and the texts show that the edit was computed.
+        ["Perplexity, now"] + ([] if params else ["Stop words' share"]), Goal("value", "<=", 3.0),
         "AppTest, Classroom: 'Remove the super weight' until perplexity, stop-word share, the next-word chart "
         "and both generated texts are drawn (edited numbers computed for the first time)", repeats, params or {})
 
