@@ -1,4 +1,4 @@
-"""`python -m bench [--quick] [--only GROUP ...] [--model REF] --out bench` (`make bench`).
+"""`python -m bench [--quick] [--only GROUP ...] [--model REF] [--dtype D] --out bench` (`make bench`).
 
 Every figure is a ratio against a baseline measured in the same run (medians of >= 5 repeats,
 after a warm-up): writes OUT/results.json (name -> {value, baseline, ratio, goal, unit, ...}) and
@@ -35,6 +35,12 @@ def _load(args):
         if kind not in TINY_TYPES:
             raise BadInput(f"Unknown tiny model '{args.model}': use tiny-{' | tiny-'.join(TINY_TYPES)}.")
         return tiny_model(kind), lambda: tiny_model(kind)
+    if args.only == ["app"] and not (args.device_map or args.memory_budget or args.trust_remote_code or args.allow_pickle):
+        # The app's cases alone: load through the app's own cache, so the pages find this copy
+        # instead of loading a second one (a 1.5B model twice would not fit a small machine).
+        from .cases_app import load_shared
+
+        return load_shared(args.model, args.device, args.dtype), None
     return load_from_args(args), None
 
 

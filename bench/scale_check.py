@@ -29,18 +29,19 @@ from pathlib import Path
 
 import torch
 
-from bench.gpu.shapes import LLAMA_7B, TINY, Shape
+from bench.gpu.shapes import LLAMA_7B, QWEN_1_5B, TINY, Shape
 
 ROOT = Path(__file__).resolve().parents[1]
-SHAPES = {"llama-7b": LLAMA_7B, "tiny": TINY}
+SHAPES = {"llama-7b": LLAMA_7B, "qwen2.5-1.5b": QWEN_1_5B, "tiny": TINY}
 INIT_STD = 0.02  # LlamaConfig's initializer_range: the same init as the planted layers
+HEAD_LOGIT_STD = 3.0  # a dependent head's logits on an ordinary token: confident, and wrong (a random model)
 
 
 def _config(shape: Shape, layers: int, dtype: torch.dtype):
     from transformers import LlamaConfig
 
     config = LlamaConfig(hidden_size=shape.hidden, intermediate_size=shape.intermediate, num_hidden_layers=layers,
-                         num_attention_heads=shape.heads, num_key_value_heads=shape.heads, vocab_size=shape.vocab,
+                         num_attention_heads=shape.heads, num_key_value_heads=shape.kv_heads or shape.heads, vocab_size=shape.vocab,
                          max_position_embeddings=shape.context, tie_word_embeddings=False,
                          bos_token_id=1, eos_token_id=2, pad_token_id=0, initializer_range=INIT_STD)
     config.dtype = dtype
@@ -98,14 +99,38 @@ def _layer(shape: Shape, index: int, names: dict, dtype: torch.dtype) -> dict:
     return out
 
 
-def write_model(shape: Shape, folder: Path, dtype: torch.dtype = torch.bfloat16, say=print) -> dict:
-    """The planted model in `folder`, one safetensors shard per decoder layer; returns what was written."""
+def _depend_on_plant(state: dict, shape: Shape) -> None:
+    """Make the random model need its plant, as a trained one needs its super weight, IN PLACE.
+
+    The head reads nothing from the plant's residual channel and gives every other channel logits
+    of std HEAD_LOGIT_STD: where the super activation fills the final norm, the next token is
+    near-uniform; without it, confidently random. Removing the plant raises the perplexity of
+    any text far past the verification's 1.5x, so the plant verifies as a super weight (and the
+    app's pages that need one can be measured on this shape)."""
+    head = state["lm_head.weight"]
+    g = torch.Generator().manual_seed(7)
+    fresh = torch.randn(head.shape, generator=g, dtype=torch.float32) * (HEAD_LOGIT_STD / shape.hidden ** 0.5)
+    fresh[:, shape.plant.row] = 0.0
+    state["lm_head.weight"] = fresh.to(head.dtype)
+
+
+def write_model(shape: Shape, folder: Path, dtype: torch.dtype = torch.bfloat16, say=print, tokenizer=None,
+                depends: bool = False) -> dict:
+    """The planted model in `folder`, one safetensors shard per decoder layer; returns what was written.
+
+    `tokenizer`: saved with the model (default: a byte-level one); `depends`: the model needs its
+    plant (see _depend_on_plant)."""
     from safetensors.torch import save_file
 
     folder.mkdir(parents=True, exist_ok=True)
-    tokenizer = byte_tokenizer(folder)
+    if tokenizer is None:
+        tokenizer = byte_tokenizer(folder)
+    else:
+        tokenizer.save_pretrained(folder)
     head = _planted_head(shape, dtype, tokenizer)
     state = head.pop("state")
+    if depends:
+        _depend_on_plant(state, shape)
     names = {k.split(".", 3)[3]: (tuple(v.shape), k.endswith("norm.weight"))
              for k, v in state.items() if k.startswith("model.layers.0.")}
     shards = shape.layers + 1

@@ -26,12 +26,16 @@ class Shape:
     vocab: int
     plant: Coord  # (layer, row = residual channel, col = intermediate channel)
     context: int = 4096
+    kv_heads: int | None = None  # grouped-query attention's key/value heads (None: as many as heads)
 
 
 # Llama-7B's shape and the super weight the paper reports for it (layer 2, [3968, 7003]).
 LLAMA_7B = Shape("llama-7b-shape", 4096, 11008, 32, 32, 32000, Coord(2, 3968, 7003))
 # The same pipeline in seconds on a CPU: widths that block-128 RTN divides, the plant in layer 2.
 TINY = Shape("tiny-llama-shape", 128, 384, 4, 4, 320, Coord(2, 97, 301), context=2048)
+# Qwen2.5-1.5B's widths, heads and vocabulary (as a Llama: no attention biases), planted in layer 2
+# (column 5020 fires on most of the paper's prompt under the embedded tokenizer; not every column does).
+QWEN_1_5B = Shape("qwen2.5-1.5b-shape", 1536, 8960, 28, 12, 151_936, Coord(2, 1000, 5020), context=4096, kv_heads=2)
 
 GATE_NORM = 40.0  # |gate row col|: gate[col] ~ N(0, 40^2) at unit-RMS inputs, so SiLU passes ~40 on half the tokens
 UP_NORM = 4.0  # |up row col|: x[col] = silu(gate) * up reaches ~100 there, at any width
@@ -51,7 +55,7 @@ def build(shape: Shape, device: str, dtype: torch.dtype, seed: int = 0) -> Loade
 
     config = LlamaConfig(hidden_size=shape.hidden, intermediate_size=shape.intermediate,
                          num_hidden_layers=shape.layers, num_attention_heads=shape.heads,
-                         num_key_value_heads=shape.heads, vocab_size=shape.vocab,
+                         num_key_value_heads=shape.kv_heads or shape.heads, vocab_size=shape.vocab,
                          max_position_embeddings=shape.context, tie_word_embeddings=False,
                          bos_token_id=1, eos_token_id=2, pad_token_id=0)
     torch.manual_seed(seed)
