@@ -100,6 +100,6 @@ def screenshots(report: Path, out_dir: Path) -> list[Path]:
     return written
 
 
-if __name__ == "__main__":  # python tests/test_report_browser.py: regenerate the report's screenshots
+if __name__ == "__main__":  # python -m tests.test_report_browser: regenerate the report's screenshots
     for path in screenshots(SHIPPED, ROOT / "docs" / "screenshots"):
         print(path.relative_to(ROOT))

@@ -22,7 +22,7 @@ th,td{border:1px solid #ddd;padding:3px 7px;text-align:right} th{background:#f4f
 .why{background:#fff4e5;border-left:4px solid #f0a030;padding:.6em 1em} .meta{color:#777;font-size:.85em}
 nav a{margin-right:1em}
 """
-_NUMERIC = re.compile(r"^x?[-+<]?[\d.,]+( × 10[⁻⁰¹²³⁴⁵⁶⁷⁸⁹]+)?(%|[MBT])?$")  # as numbers.num / times / pct write them
+_NUMERIC = re.compile(r"^x?[-+<]?(?=[.,]*\d)[\d.,]+( × 10[⁻⁰¹²³⁴⁵⁶⁷⁸⁹]+)?(%|[MBT])?$")  # as numbers.num / times / pct write them
 
 
 def _is_text(v) -> bool:

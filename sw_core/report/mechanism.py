@@ -24,7 +24,7 @@ def build(ctx, s) -> None:
                              f"probability by class", [{"class": c.name, "original": c.original, "removed": c.removed,
                                                         "x": times(c.ratio)} for c in m.vocabulary.classes]))
             s.tables.append(("tokens its channel promotes / suppresses through the unembedding", [
-                {"promoted": p.token, "score +": p.score, "suppressed": q.token, "score -": q.score}
+                {"promoted": repr(p.token), "score +": p.score, "suppressed": repr(q.token), "score -": q.score}
                 for p, q in zip(m.vocabulary.promoted[:10], m.vocabulary.suppressed[:10])]))
     sw = paper_figures()["stop_words"]
     s.notes.append(f"{label(sw['where'])}: {sw['summary']}.")
