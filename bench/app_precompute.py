@@ -13,37 +13,17 @@ Each function returns {case: seconds} (median of `repeats`), measured on the rea
 from __future__ import annotations
 
 import json
-import os
 import statistics
 import threading
 import time
-from contextlib import contextmanager
 from pathlib import Path
+
+from .cases_app import forget_computed, precompute
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = str(ROOT / "app.py")
 GOALS = {"app_classroom_toggle_precomputed": 1.0, "app_classroom_toggle_cold": 3.0,
          "app_super_weights_toggle_precomputed": 1.5}
-
-
-def _forget_computed() -> None:
-    from explorer import computed
-
-    for f in (computed.perplexity, computed.stopwords, computed.next_distribution, computed.continuation):
-        f.clear()
-
-
-@contextmanager
-def _precompute(on: bool):
-    before = os.environ.get("SW_PRECOMPUTE")
-    os.environ["SW_PRECOMPUTE"] = "1" if on else "0"
-    try:
-        yield
-    finally:
-        if before is None:
-            os.environ.pop("SW_PRECOMPUTE", None)
-        else:
-            os.environ["SW_PRECOMPUTE"] = before
 
 
 def _page(page: str):
@@ -75,8 +55,8 @@ def _timed(click) -> float:
 def classroom_toggle(repeats: int = 3, precomputed: bool = True) -> dict[str, float]:
     times = []
     for _ in range(repeats):
-        _forget_computed()
-        with _precompute(precomputed):
+        forget_computed()
+        with precompute(precomputed):
             at = _page("app_pages/classroom.py")
             _wait_ahead()
             times.append(_timed(lambda: at.button(key="class_button").click().run()))
@@ -87,8 +67,8 @@ def classroom_toggle(repeats: int = 3, precomputed: bool = True) -> dict[str, fl
 def super_weights_toggle(repeats: int = 3) -> dict[str, float]:
     times = []
     for _ in range(repeats):
-        _forget_computed()
-        with _precompute(True):
+        forget_computed()
+        with precompute(True):
             at = _page("app_pages/super_weights.py")
             _wait_ahead()
             times.append(_timed(lambda: at.toggle(key="sw_on_11_507_1229").set_value(False).run()))

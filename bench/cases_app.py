@@ -20,6 +20,7 @@ import os
 import resource
 import statistics
 import time
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -65,7 +66,21 @@ def _run(at, change=None) -> tuple[float, float]:
     return wall, cpu
 
 
-def _forget_computed() -> None:
+@contextmanager
+def precompute(on: bool):
+    """Work ahead on or off (SW_PRECOMPUTE) for the body: a cold click must not find it done ahead."""
+    before = os.environ.get("SW_PRECOMPUTE")
+    os.environ["SW_PRECOMPUTE"] = "1" if on else "0"
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop("SW_PRECOMPUTE", None)
+        else:
+            os.environ["SW_PRECOMPUTE"] = before
+
+
+def forget_computed() -> None:
     """Clear every computed number (not the model, not the detection): the next edit is a first one."""
     from explorer import computed
 
@@ -86,7 +101,7 @@ def _toggle_case(name, page, set_intact, set_edited, numbers, goal, what, repeat
         raise RuntimeError(f"the page raised: {at.exception}")
     noop, walls, cpus = [], [], []
     for _ in range(repeats):
-        _forget_computed()
+        forget_computed()
         _run(at, lambda: set_intact(at))  # the originals, computed untimed
         before = [_metric(at, n) for n in numbers], [c.value for c in at.code]
         noop.append(_run(at)[0])  # the page's fixed cost: a rerun where every number is cached
@@ -233,7 +248,8 @@ def app_cases(ctx):
             ctx.loaded = None
             gc.collect()
         try:
-            results.append(case(ctx.repeats, params))
+            with precompute(False):  # a cold click: nothing computed ahead by the page's own work
+                results.append(case(ctx.repeats, params))
         except Exception as e:  # noqa: BLE001 - reported, and the group fails if nothing was measured
             failed.append(f"{name}: {type(e).__name__}: {e}")
             print(f"app bench case failed: {failed[-1]}", file=sys.stderr)
