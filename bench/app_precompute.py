@@ -27,9 +27,9 @@ GOALS = {"app_classroom_toggle_precomputed": 1.0, "app_classroom_toggle_cold": 3
 
 
 def _forget_computed() -> None:
-    from explorer import computed
+    from explorer import cached
 
-    for f in (computed.perplexity, computed.stopwords, computed.next_distribution, computed.continuation):
+    for f in (cached.perplexity, cached.stopwords, cached.next_distribution, cached.continuation):
         f.clear()
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from . import limits
-from .computed import continuation
+from .cached import continuation
 from .jobs import queued
 
 GEN_TOKENS = 32  # a sentence or two; a toggle's new text is drawn within the Classroom's 3 s
