@@ -3,7 +3,7 @@
 import pandas as pd
 import streamlit as st
 
-from explorer import cached, downloads, generation, quant_controls, quant_figure, session
+from explorer import cached, downloads, figures, generation, quant_controls, session
 from explorer.urlstate import state_from_url, state_to_url
 
 GEN_PROMPT = "The capital of France is"
@@ -55,8 +55,8 @@ st.subheader("Perplexity under each setting")
 table = pd.DataFrame([{"setting": "original (unquantized)", "perplexity": original, "× original": 1.0}] + [
     {"setting": f"{side.upper()}: {s.label}", "perplexity": p, "× original": p / original}
     for side, (s, p) in results.items()])
-fig = quant_figure.ratio_bars(list(table["setting"]), list(table["perplexity"]), original,
-                              title=f"Perplexity on the first {cached.PPL_TOKENS} tokens, as a ratio to the original")
+fig = figures.perplexity_ratio_bars(list(table["setting"]), list(table["perplexity"]), original,
+                                    title=f"Perplexity on the first {cached.PPL_TOKENS} tokens, as a ratio to the original")
 st.plotly_chart(fig, key="quant_ppl")
 st.dataframe(table, hide_index=True, column_config={"perplexity": st.column_config.NumberColumn(format="%.2f"),
                                                     "× original": st.column_config.NumberColumn(format="%.2f")})

@@ -6,7 +6,7 @@
 - jobs.py: the bounded, first-come-first-served queue for heavy work (background work yields to it)
 - precompute.py: the edited numbers and texts a page's next click asks for, computed ahead
 - urlstate.py + urlcodec.py: page state <-> URL
-- edit_controls.py, quant_controls.py, generation.py, figures.py, quant_figure.py, downloads.py:
+- edit_controls.py, quant_controls.py, generation.py, figures.py, downloads.py:
   widgets, edits and figures the screens share (figures.py hands them the library's drawings too)
 - limits.py + public.py: input caps and public mode (a shared server)
 

@@ -7,9 +7,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sw_core import figures as plots
+# The library's drawings a screen lays out as they are (re-exported: a screen imports no library).
 from sw_core.figures import (activation_heatmap, attention_sink_figure, attention_sink_heatmap,  # noqa: F401
-                             max_per_layer, pathway_figure, persistence_figure, persistence_heatmap,
-                             vocabulary_class_figure, vocabulary_lens_figure)
+                             max_per_layer, pathway_figure, perplexity_ratio_bars, persistence_figure,
+                             persistence_heatmap, vocabulary_class_figure, vocabulary_lens_figure)
 from sw_core.metrics import stopword_shift
 
 from .cached import NEXT_TOKEN_PROMPT, next_distribution, stopwords
