@@ -45,7 +45,7 @@ def side_by_side(settings: dict, prompt: str, max_new_tokens: int = GEN_TOKENS, 
     return texts
 
 
-def fill(loaded, edit, prompt: str, max_new_tokens: int = GEN_TOKENS) -> str:
+def generated_text(loaded, edit, prompt: str, max_new_tokens: int = GEN_TOKENS) -> str:
     """The generated text for (model, edit, prompt, tokens), computed now if no one has: for work done
     ahead of a click (`precompute.py`), which draws nothing."""
     from sw_core import generate

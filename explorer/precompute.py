@@ -105,5 +105,5 @@ def edit_tasks(loaded, edits, *, prompt: str, next_prompt: str | None = None, ge
                   partial(cached.stopwords, loaded, e)]
         if next_prompt:
             tasks.append(partial(cached.next_distribution, loaded, e, next_prompt))
-    tasks += [partial(generation.fill, loaded, e, gen_prompt or prompt) for e in edits]
+    tasks += [partial(generation.generated_text, loaded, e, gen_prompt or prompt) for e in edits]
     return tasks
