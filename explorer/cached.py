@@ -6,7 +6,8 @@ pickling per hit. A Loaded is hashed by `model_key` (HASH_FUNCS), never stored, 
 result cannot keep an evicted model alive. Heavy bodies run through the job queue
 (`jobs.queued`); a cached function never calls another queued one inside its own queued block.
 Each cache holds at most `max_entries` results (tests/test_app_cache_module.py checks that none is
-unbounded), except the quantized copies, which are bounded by bytes (see `quantized_model`).
+unbounded), except the quantized copies, which are bounded by bytes (see `quantized_model`). No
+`ttl`: a result never goes stale, since the shared model is never changed.
 """
 
 from __future__ import annotations
