@@ -22,6 +22,7 @@ from sw_core.loading import Loaded
 
 from . import limits
 from .jobs import queued
+from .public import is_public
 
 DETECTION_PROMPTS = (
     "Apple Inc. is a worldwide tech company.",  # the paper's prompt: the first one is the page default
@@ -216,7 +217,7 @@ _building: dict = {}  # key -> Lock: one build per key, the others wait for it a
 def quant_budget_bytes() -> int:
     mb = limits.env_int("SW_QUANT_CACHE_MB", minimum=0)  # 0: keep no copy
     if mb is None:
-        mb = PUBLIC_QUANT_BUDGET_MB if limits.is_public() else DEFAULT_QUANT_BUDGET_MB
+        mb = PUBLIC_QUANT_BUDGET_MB if is_public() else DEFAULT_QUANT_BUDGET_MB
     return mb << 20
 
 
