@@ -3,8 +3,7 @@
 import pandas as pd
 import streamlit as st
 
-from sw_core import figures as plots
-from explorer import computed, downloads, figures, limits, session, urlstate
+from explorer import cached, downloads, figures, limits, session, urlstate
 
 DEFAULT_PROMPT = "Summer is hot. Winter is cold. The super weight holds this model together."
 
@@ -19,7 +18,7 @@ urlstate.state_to_url(prompt=prompt if prompt != DEFAULT_PROMPT else None)
 
 with session.errors_shown():
     limits.check_prompt(prompt)
-    result = computed.spike_scan(loaded, prompt)
+    result = cached.spike_scan(loaded, prompt)
 
 spike = max(result.layers, key=lambda s: s.out_max)
 typical = sorted(s.out_max for s in result.layers)[len(result.layers) // 2]
@@ -35,11 +34,11 @@ ROW_PX = 20  # per layer: a 12 px tick label needs about 16 px of its own, with 
 tall = 90 + ROW_PX * len(result.layers)
 left, right = st.columns([2, 3])
 with left:
-    fig = plots.activation_heatmap(result).update_layout(height=tall)
+    fig = figures.activation_heatmap(result).update_layout(height=tall)
     st.plotly_chart(fig, key="act_heatmap")
     downloads.download_figure(fig, "activation-heatmap")
 with right:
-    fig = plots.max_per_layer(result)  # every other layer ticked: 30 two-digit ticks crowd a 1280 px window
+    fig = figures.max_per_layer(result)  # every other layer ticked: 30 two-digit ticks crowd a 1280 px window
     fig.update_xaxes(tickvals=list(range(0, len(result.layers), 2 if len(result.layers) <= 64 else 5)))
     st.plotly_chart(fig, key="act_lines")
     downloads.download_figure(fig, "max-per-layer")

@@ -3,8 +3,7 @@
 import pandas as pd
 import streamlit as st
 
-from sw_core import catalog
-from explorer import catalog_check, downloads, session
+from explorer import cached, downloads, session
 
 st.title("Catalog")
 st.caption("Shows the super weights published for known models (`layer: [row, col]` of "
@@ -12,7 +11,7 @@ st.caption("Shows the super weights published for known models (`layer: [row, co
            "Try: load another catalogued model in the sidebar; instruct and chat versions keep their base model's coordinates.")
 loaded, det = session.model_and_detection("Detecting super weights to check the catalog ...")
 with session.errors_shown():
-    checked = catalog_check.verified(loaded)
+    checked = cached.catalog_check(loaded)
 
 st.subheader(f"The loaded model: {loaded.name}")
 if checked:
@@ -29,6 +28,6 @@ else:
             + (", ".join(str(c) for c in det.coords()) or "no super weight") + ".")
 
 st.subheader("All published super weights")
-entries = pd.DataFrame([e.to_dict() for e in catalog.all_entries()])
+entries = pd.DataFrame(cached.catalog_entries())
 st.dataframe(entries, hide_index=True)
 downloads.download_table(entries, "catalog")

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import streamlit as st
 
-from sw_core.edits import Edit
-from explorer import computed, figures, formatting, generation, precompute, session, urlcodec, urlstate
+from explorer import (cached, edit_controls, figures, formatting, generation, precompute, session, urlcodec,
+                      urlstate)
 
 PRESETS = ["Summer is hot. Winter is", "The capital of France is", "My favourite food is",
            "Once upon a time, there was a"]
@@ -40,7 +40,7 @@ if len(coords) > 1:
     remove_all = controls.toggle(f"All {len(coords)} super weights", key="class_all",
                                  help="Remove every super weight this model has, not only the largest one.")
 targets = coords if remove_all else coords[:1]
-edit = Edit.of({c: 0.0 for c in targets}) if removed else None
+edit = edit_controls.removing(targets) if removed else None
 weights = "the super weight" if len(targets) == 1 else f"{len(targets)} super weights"
 
 urlstate.state_from_url("class_prompt", "cprompt", urlcodec.decode_choice(PRESETS), default=PRESETS[0])
@@ -51,11 +51,11 @@ now = f"without {weights}" if removed else "same model"
 
 with session.errors_shown(), st.spinner("Measuring ..."):
     fig, nw = figures.next_word_rows(loaded, edit, prompt, font_size=BIG, edited_name=now, height=380)
-    ppl0, ppl1 = computed.perplexity(loaded, None), computed.perplexity(loaded, edit)
+    ppl0, ppl1 = cached.perplexity(loaded, None), cached.perplexity(loaded, edit)
     stop_fig, shift = figures.stopword_figure(loaded, edit, title="Stop words' share of the next word",
                                               font_size=BIG, edited_name=now)
 m1.metric("Perplexity, original", formatting.perplexity_text(ppl0), help="Lower is better: how surprised "
-          f"the model is by {computed.PPL_TOKENS} tokens of an encyclopedia article.")
+          f"the model is by {cached.PPL_TOKENS} tokens of an encyclopedia article.")
 m2.metric("Perplexity, now", formatting.perplexity_text(ppl1), help="The same text, read by the model as it is now.",
           **(formatting.change(ppl0, ppl1, lower_is_better=True) if edit else {}))
 m3.metric("Stop words' share", f"{shift.stop_mass.edited:.0%}",
@@ -74,8 +74,8 @@ else:
     st.markdown(f"Every weight in place. Press the red button to remove {weights} ({targets_text}).")
 
 # Both lessons computed ahead while the class looks at the intact model: the button answers from the cache.
-precompute.ahead(f"classroom|{session.model_key(loaded)}|{prompt}", computed.edit_tasks(
-    loaded, dict.fromkeys(Edit.of({c: 0.0 for c in t}) for t in (coords[:1], coords)), prompt=prompt))
+precompute.ahead(f"classroom|{cached.model_key(loaded)}|{prompt}", precompute.edit_tasks(
+    loaded, dict.fromkeys(edit_controls.removing(t) for t in (coords[:1], coords)), prompt=prompt))
 
 chart, texts = st.columns([1, 1])
 chart.plotly_chart(fig, key="class_next_words")

@@ -2,8 +2,7 @@
 
 import streamlit as st
 
-from explorer import downloads, limits, mechanism_cache, session, urlcodec, urlstate
-from sw_core import figures as figs
+from explorer import cached, downloads, figures, limits, session, urlcodec, urlstate
 
 DEFAULT_PROMPT = "Apple Inc. is a worldwide tech company."
 
@@ -23,7 +22,7 @@ first = det.super_weights[0]
 coords = tuple(w.coord for w in det.super_weights if (w.layer, w.row) == (first.layer, first.row))
 with session.errors_shown():
     limits.check_prompt(prompt)
-    m = mechanism_cache.mechanism(loaded, prompt, coords)
+    m = cached.mechanism(loaded, prompt, coords)
 removed = ", ".join(m.super_weights)
 
 st.header("1 · The input that fires it")
@@ -37,7 +36,7 @@ st.markdown(f"At token {main.token} (**{main.token_text!r}**), input channel **{
 tabs = st.tabs([f"W[{p.row}, {p.col}]" for p in m.pathway]) if len(m.pathway) > 1 else [st.container()]
 for tab, p in zip(tabs, m.pathway):
     with tab:
-        fig = figs.pathway_figure(p)
+        fig = figures.pathway_figure(p)
         st.plotly_chart(fig, key=f"mech_pathway_{p.col}")
         downloads.download_figure(fig, f"pathway-{p.layer}-{p.row}-{p.col}", key=f"dl-pathway-{p.col}")
 
@@ -49,11 +48,11 @@ without = f"only after layers {', '.join(map(str, big_off))}" if big_off else "n
 st.markdown(f"Residual channel **{s.channel}** at token {s.token} is large (at least 25% of its peak) after layers "
             f"**{span}** in the original model; with {removed} off, {without}. Late layers that write the "
             "opposite sign remove it before the output.")
-fig = figs.persistence_figure(s)
+fig = figures.persistence_figure(s)
 st.plotly_chart(fig, key="mech_persistence")
 downloads.download_figure(fig, "persistence")
 with st.expander("Every token (heatmap)"):
-    fig = figs.persistence_heatmap(s)
+    fig = figures.persistence_heatmap(s)
     st.plotly_chart(fig, key="mech_persistence_heat")
 
 st.header("3 · An attention sink")
@@ -63,13 +62,13 @@ c1.metric(f"Attention on token {a.token}, original", f"{a.mean_original:.2f}",
           help="mean over layers, heads and later tokens")
 c2.metric(f"Attention on token {a.token}, super weights off", f"{a.mean_removed:.2f}",
           delta=f"{a.mean_removed - a.mean_original:+.2f}", delta_color="off")
-fig = figs.attention_sink_figure(a)
+fig = figures.attention_sink_figure(a)
 st.plotly_chart(fig, key="mech_attention")
 downloads.download_figure(fig, "attention-sink")
 with st.expander("Per head (heatmaps)"):
     left, right = st.columns(2)
-    left.plotly_chart(figs.attention_sink_heatmap(a, "original"), key="mech_heads_original")
-    right.plotly_chart(figs.attention_sink_heatmap(a, "removed"), key="mech_heads_removed")
+    left.plotly_chart(figures.attention_sink_heatmap(a, "original"), key="mech_heads_original")
+    right.plotly_chart(figures.attention_sink_heatmap(a, "removed"), key="mech_heads_removed")
 
 st.header("4 · The words it changes")
 st.caption(f"Channel {s.channel} read through the final norm and the unembedding, and the measured next-token "
@@ -80,13 +79,13 @@ urlstate.state_to_url(vocab=True if vocab_on else None)
 if vocab_on:
     sign = 1 if main.activation >= 0 else -1
     with session.errors_shown(), st.spinner("Scoring next-word sentences ..."):
-        v = mechanism_cache.vocabulary(loaded, s.channel, sign, coords[0])
+        v = cached.vocabulary(loaded, s.channel, sign, coords[0])
     left, right = st.columns(2)
-    fig = figs.vocabulary_lens_figure(v)  # a title that fits half of a 1280 px window; the rest on the axes
+    fig = figures.vocabulary_lens_figure(v)  # a title that fits half of a 1280 px window; the rest on the axes
     fig.update_layout(title=f"channel {v.channel}: the words it pushes")
     fig.update_xaxes(title="logit per unit (final norm, unembedding)", row=1, col=1)
     left.plotly_chart(fig, key="mech_lens")
-    fig = figs.vocabulary_class_figure(v, "sentences")
+    fig = figures.vocabulary_class_figure(v, "sentences")
     right.plotly_chart(fig, key="mech_classes")
     downloads.download_figure(fig, "vocabulary-classes")
 

@@ -3,7 +3,7 @@
 import pandas as pd
 import streamlit as st
 
-from explorer import computed, downloads, generation, quant_cache, quant_controls, quant_figure, session
+from explorer import cached, downloads, figures, generation, quant_controls, session
 from explorer.urlstate import state_from_url, state_to_url
 
 GEN_PROMPT = "The capital of France is"
@@ -29,9 +29,9 @@ with lesson:
     results = {}  # side -> (setting, perplexity); a page holds one quantized copy at a time (memory)
     for side, setting in sides.items():  # errors show on the page itself, never inside a collapsed box
         with session.errors_shown(), st.spinner(f"{side.upper()}: {setting.label}: quantizing and measuring perplexity ..."):
-            results[side] = (setting, quant_cache.quant_perplexity(loaded, setting, coords))
+            results[side] = (setting, cached.quant_perplexity(loaded, setting, coords))
     with session.errors_shown(), st.spinner("Measuring the original's perplexity ..."):
-        original = computed.perplexity(loaded, None)
+        original = cached.perplexity(loaded, None)
 
     cols = st.columns(3)
     cols[0].metric("Perplexity, original", f"{original:,.2f}")
@@ -46,7 +46,7 @@ with lesson:
     for col, (side, (s, _)) in zip(st.columns(2), results.items()):
         label = f"{side.upper()}: {s.label}"
         with col, session.errors_shown():
-            qmodel = quant_cache.quantized_model(loaded, s, coords)  # kept from above, or built again
+            qmodel = cached.quantized_model(loaded, s, coords)  # kept from above, or built again
             generation.side_by_side({label: (qmodel, None)}, gen_prompt)
             rows += quant_controls.super_weight_rows(label, qmodel, det, loaded)
         del qmodel
@@ -55,8 +55,8 @@ st.subheader("Perplexity under each setting")
 table = pd.DataFrame([{"setting": "original (unquantized)", "perplexity": original, "× original": 1.0}] + [
     {"setting": f"{side.upper()}: {s.label}", "perplexity": p, "× original": p / original}
     for side, (s, p) in results.items()])
-fig = quant_figure.ratio_bars(list(table["setting"]), list(table["perplexity"]), original,
-                              title=f"Perplexity on the first {computed.PPL_TOKENS} tokens, as a ratio to the original")
+fig = figures.perplexity_ratio_bars(list(table["setting"]), list(table["perplexity"]), original,
+                                    title=f"Perplexity on the first {cached.PPL_TOKENS} tokens, as a ratio to the original")
 st.plotly_chart(fig, key="quant_ppl")
 st.dataframe(table, hide_index=True, column_config={"perplexity": st.column_config.NumberColumn(format="%.2f"),
                                                     "× original": st.column_config.NumberColumn(format="%.2f")})

@@ -3,8 +3,7 @@
 import pandas as pd
 import streamlit as st
 
-from sw_core.edits import Edit
-from explorer import (computed, downloads, edit_controls, figures, formatting, generation, precompute, session,
+from explorer import (cached, downloads, edit_controls, figures, formatting, generation, precompute, session,
                       urlcodec, urlstate)
 
 DEFAULT_GEN_PROMPT = "The capital of France is"
@@ -61,14 +60,14 @@ if not det.found:
     st.warning("No candidate passed the impact check: nothing here to switch off.")
     st.stop()
 
-with st.expander(f"Stability across {len(computed.DETECTION_PROMPTS)} prompts"):
+with st.expander(f"Stability across {len(cached.DETECTION_PROMPTS)} prompts"):
     # Remembered per session and model, so the table stays through every later rerun (a cache hit).
     asked = st.session_state.setdefault("stability_models", set())
     if st.button("Run detection on every prompt", key="stability_run"):
-        asked.add(session.model_key(loaded))
-    if session.model_key(loaded) in asked:
+        asked.add(cached.model_key(loaded))
+    if cached.model_key(loaded) in asked:
         with session.errors_shown(), st.spinner("Detecting on each prompt ..."):
-            multi = computed.detection(loaded, computed.DETECTION_PROMPTS)
+            multi = cached.detection(loaded, cached.DETECTION_PROMPTS)
         stab = pd.DataFrame([{"super weight": str(w.coord), "found by": f"{len(w.prompts)}/{len(multi.prompts)}",
                               "prompts": " | ".join(w.prompts)} for w in multi.super_weights])
         st.dataframe(stab, hide_index=True)
@@ -79,10 +78,10 @@ with st.expander("Screening: rank candidate weights by measured impact (slower)"
                "on its own: perplexity ratio on a short shipped text, all candidates in a few batched passes.")
     screened = st.session_state.setdefault("screening_models", set())
     if st.button("Screen the candidates", key="screening_run"):
-        screened.add(session.model_key(loaded))
-    if session.model_key(loaded) in screened:
+        screened.add(cached.model_key(loaded))
+    if cached.model_key(loaded) in screened:
         with session.errors_shown(), st.spinner("Removing each candidate in turn ..."):
-            ranking = pd.DataFrame(computed.screening(loaded, tuple(det.coords())))
+            ranking = pd.DataFrame(cached.screening(loaded, tuple(det.coords())))
         st.dataframe(ranking, hide_index=True)
         downloads.download_table(ranking, "screening")
 
@@ -90,9 +89,9 @@ st.subheader("Edit")
 edit = edit_controls.edit_controls(det)
 
 with session.errors_shown(), st.spinner("Perplexity, original and edited ..."):
-    before, after = computed.perplexity(loaded, None), computed.perplexity(loaded, edit)
+    before, after = cached.perplexity(loaded, None), cached.perplexity(loaded, edit)
 c1, c2, c3, c4 = st.columns(4)
-c1.metric("Perplexity, original", formatting.perplexity_text(before), help=f"First {computed.PPL_TOKENS} tokens "
+c1.metric("Perplexity, original", formatting.perplexity_text(before), help=f"First {cached.PPL_TOKENS} tokens "
           "of the 1911 Britannica article on Shakespeare.")
 c2.metric("Perplexity, edited", formatting.perplexity_text(after),
           **(formatting.change(before, after, lower_is_better=True) if edit else {}))
@@ -101,7 +100,7 @@ quiz = c3.toggle("Trivia quiz (slow)", key="sw_zeroshot", help="Zero-shot accura
 urlstate.state_to_url(zeroshot=True if quiz else None)
 if quiz:
     with session.errors_shown(), st.spinner("Zero-shot accuracy, original and edited ..."):
-        zs0, zs1 = computed.zero_shot(loaded, None), computed.zero_shot(loaded, edit)
+        zs0, zs1 = cached.zero_shot(loaded, None), cached.zero_shot(loaded, edit)
     c3.metric("Trivia accuracy, original", f"{zs0.accuracy:.0%}", help=f"{zs0.questions} four-way questions")
     c4.metric("Trivia accuracy, edited", f"{zs1.accuracy:.0%}",
               **(formatting.change(zs0.accuracy, zs1.accuracy, lower_is_better=False, as_points=True) if edit else {}))
@@ -112,8 +111,8 @@ with session.errors_shown(), st.spinner("Stop-word probabilities ..."):  # full 
     downloads.download_figure(fig, "stop-words")
 left, _ = st.columns([2, 3])
 with left, session.errors_shown():
-    st.markdown(f"**Next token after** “{computed.NEXT_TOKEN_PROMPT}”")
-    top = computed.next_tokens(loaded, edit)
+    st.markdown(f"**Next token after** “{cached.NEXT_TOKEN_PROMPT}”")
+    top = figures.next_tokens_table(loaded, edit)
     shown = top.assign(original=top["original"].map(figures.shown), edited=top["edited"].map(figures.shown))
     st.dataframe(shown, hide_index=True, column_config={  # narrow columns: fits a 1280 px window
         "original": st.column_config.TextColumn(width="small"),
@@ -127,7 +126,7 @@ urlstate.state_from_url("sw_gen_prompt", "gen", default=DEFAULT_GEN_PROMPT)
 gen_prompt = st.text_input("Prompt", key="sw_gen_prompt")
 urlstate.state_to_url(gen=gen_prompt if gen_prompt != DEFAULT_GEN_PROMPT else None)
 # Each super weight off, computed ahead while the page shows the intact model: a toggle answers from the cache.
-precompute.ahead(f"super_weights|{session.model_key(loaded)}|{gen_prompt}", computed.edit_tasks(
-    loaded, [Edit.of({c: 0.0}) for c in det.coords()], prompt=computed.NEXT_TOKEN_PROMPT, gen_prompt=gen_prompt))
+precompute.ahead(f"super_weights|{cached.model_key(loaded)}|{gen_prompt}", precompute.edit_tasks(
+    loaded, [edit_controls.removing([c]) for c in det.coords()], prompt=cached.NEXT_TOKEN_PROMPT, gen_prompt=gen_prompt))
 with session.errors_shown():
     generation.side_by_side({"original": (loaded, None), "edited": (loaded, edit)}, gen_prompt)

@@ -82,10 +82,10 @@ def precompute(on: bool):
 
 def forget_computed() -> None:
     """Clear every computed number (not the model, not the detection): the next edit is a first one."""
-    from explorer import computed
+    from explorer import cached
 
-    for f in (computed.perplexity, computed.stopwords, computed.next_distribution, computed.continuation,
-              computed.zero_shot):
+    for f in (cached.perplexity, cached.stopwords, cached.next_distribution, cached.continuation,
+              cached.zero_shot):
         f.clear()
 
 

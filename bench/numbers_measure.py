@@ -1,6 +1,6 @@
 """The measurements behind the docs' tables, on the embedded model, with the app's own settings.
 
-Same text, token count and prompts as the app (`explorer.computed`), but through sw_core directly
+Same text, token count and prompts as the app (`explorer.cached`), but through sw_core directly
 (no Streamlit cache), so `python -m bench.numbers --measure` reproduces what the pages show.
 """
 
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from explorer.computed import DETECTION_PROMPTS, PPL_TEXT, PPL_TOKENS
+from explorer.cached import DETECTION_PROMPTS, PPL_TEXT, PPL_TOKENS
 from explorer.generation import GEN_TOKENS
 from explorer.quant_controls import LESSON
 from explorer.urlcodec import decode_setting

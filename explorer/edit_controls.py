@@ -10,6 +10,13 @@ from .urlstate import state_from_url, state_to_url
 SCALE_RANGE = (0.0, 3.0)
 
 
+def removing(coords):
+    """The edit that sets every weight at `coords` to zero (None: no weight named, the original model)."""
+    from sw_core.edits import off
+
+    return off(*coords) if coords else None
+
+
 def coord_key(c) -> str:
     return f"{c.layer}_{c.row}_{c.col}"
 

@@ -1,11 +1,61 @@
-"""Figures the screens share that need cached numbers (the plotting itself is in sw_core.figures)."""
+"""The screens' figures: the library draws (`sw_core.figures`, data in, figure out), this module
+gives the screens those drawings and the ones that need cached numbers, so a screen imports no library.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from sw_core import figures as plots
+# The library's drawings a screen lays out as they are (re-exported: a screen imports no library).
+from sw_core.figures import (activation_heatmap, attention_sink_figure, attention_sink_heatmap,  # noqa: F401
+                             max_per_layer, pathway_figure, perplexity_ratio_bars, persistence_figure,
+                             persistence_heatmap, vocabulary_class_figure, vocabulary_lens_figure)
 from sw_core.metrics import stopword_shift
 
-from .computed import next_words, stopwords
+from .cached import NEXT_TOKEN_PROMPT, next_distribution, stopwords
+
+
+@dataclass
+class NextWords:
+    """The words most likely after a prompt under either model, with both probabilities."""
+
+    prompt: str
+    words: list[str]
+    original: list[float]
+    edited: list[float]
+
+    def largest_changes(self) -> tuple[int, int]:
+        """(the word that lost the most probability, the word that gained the most), as indices.
+
+        By the change in probability, not its ratio: "Paris" 77% -> 0% is the lesson, "London"
+        1.2% -> 0% (the same ratio) is not.
+        """
+        n = range(len(self.words))
+        return (max(n, key=lambda i: self.original[i] - self.edited[i]),
+                max(n, key=lambda i: self.edited[i] - self.original[i]))
+
+
+def next_words(loaded, edit, prompt: str, k: int = 5) -> NextWords:
+    """The union of each model's top-k next tokens, ordered by the original model's probability."""
+    p0, p1 = next_distribution(loaded, None, prompt), next_distribution(loaded, edit, prompt)
+    ids = list(dict.fromkeys(p0.topk(k).indices.tolist() + p1.topk(k).indices.tolist()))
+    ids.sort(key=lambda i: -float(p0[i]))
+    return NextWords(prompt, [loaded.tokenizer.decode([i]) for i in ids], [float(p0[i]) for i in ids],
+                     [float(p1[i]) for i in ids])
+
+
+def next_tokens_table(loaded, edit, prompt: str = NEXT_TOKEN_PROMPT, k: int = 8):
+    """Top-k next tokens, original and edited, side by side as a table."""
+    import pandas as pd
+
+    def top(e):
+        p = next_distribution(loaded, e, prompt)
+        values, ids = p.topk(k)
+        return [loaded.tokenizer.decode([i]) for i in ids], values.tolist()
+
+    (a, pa), (b, pb) = top(None), top(edit)
+    return pd.DataFrame({"original": a, "p original": pa, "edited": b, "p edited": pb})
 
 
 def shown(token: str) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from . import limits
-from .computed import continuation
+from .cached import continuation
 from .jobs import queued
 
 GEN_TOKENS = 32  # a sentence or two; a toggle's new text is drawn within the Classroom's 3 s
@@ -45,7 +45,7 @@ def side_by_side(settings: dict, prompt: str, max_new_tokens: int = GEN_TOKENS, 
     return texts
 
 
-def fill(loaded, edit, prompt: str, max_new_tokens: int = GEN_TOKENS) -> str:
+def generated_text(loaded, edit, prompt: str, max_new_tokens: int = GEN_TOKENS) -> str:
     """The generated text for (model, edit, prompt, tokens), computed now if no one has: for work done
     ahead of a click (`precompute.py`), which draws nothing."""
     from sw_core import generate

@@ -90,3 +90,20 @@ def running(session_id: str | None = None) -> threading.Thread | None:
     with _lock:
         entry = _current.get(sid) if sid else None
     return entry[2] if entry else None
+
+
+def edit_tasks(loaded, edits, *, prompt: str, next_prompt: str | None = None, gen_prompt: str | None = None):
+    """The cached computations a page shows for each of `edits`, numbers first, texts last: what
+    `ahead` computes before the click that asks for them."""
+    from functools import partial
+
+    from . import cached, generation
+
+    tasks = []
+    for e in edits:
+        tasks += [partial(cached.perplexity, loaded, e), partial(cached.next_distribution, loaded, e, prompt),
+                  partial(cached.stopwords, loaded, e)]
+        if next_prompt:
+            tasks.append(partial(cached.next_distribution, loaded, e, next_prompt))
+    tasks += [partial(generation.generated_text, loaded, e, gen_prompt or prompt) for e in edits]
+    return tasks

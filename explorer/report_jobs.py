@@ -7,15 +7,12 @@ quick depth); a visitor over the limit is told to come back instead of waiting i
 
 from __future__ import annotations
 
-import threading
 from contextlib import contextmanager
-
-import streamlit as st
 
 from sw_core.report import SECTIONS, ReportSettings, build_report
 from sw_core.report.settings import quick_settings
 
-from . import jobs, limits
+from . import cached, jobs
 from .public import is_public
 
 DEPTHS = {"full": "full: the default settings, a few CPU-minutes on the embedded model",
@@ -27,16 +24,10 @@ def depths() -> list[str]:
     return ["quick"] if is_public() else list(DEPTHS)
 
 
-@st.cache_resource
-def _slots() -> threading.BoundedSemaphore:
-    """Process-wide: shared by every session of this server."""
-    return threading.BoundedSemaphore(limits.current().max_report_jobs)
-
-
 @contextmanager
 def report_slot():
     """Hold one of the report slots for the body; yields False (and holds nothing) when all are taken."""
-    slots = _slots()
+    slots = cached.report_slots()
     if not slots.acquire(blocking=False):
         yield False
         return

@@ -1,6 +1,6 @@
 """The model the sidebar picked, shared by every session, and how expected errors are shown.
 
-The model is loaded once per (ref, device, dtype, options) by `st.cache_resource` and shared by every
+The model is loaded once per (ref, device, dtype, options) by `cached.load_model` and shared by every
 session: it is never mutated; edits run inside `sw_core.edits.applied` in the script thread.
 """
 
@@ -14,33 +14,15 @@ import streamlit as st
 from sw_core.errors import SuperWeightError
 from sw_core.loading import Loaded, resolve_device, resolve_dtype
 
+from .cached import DETECTION_PROMPTS, detection, load_model  # load_model: app.py loads through here
+
 MODEL_KEY = "_sw_model_key"  # session_state: the load request the sidebar made
-
-
-def model_key(loaded: Loaded) -> str:
-    """What identifies a model for derived caches: a quantized copy differs from its original by `source`."""
-    return f"{loaded.ref}|{loaded.source}|{loaded.input_device}|{loaded.dtype}"
-
-
-# Derived caches hash a Loaded by this key instead of by its weights; they never store the model
-# itself, so evicting a model from `load_model` frees it.
-HASH_FUNCS = {Loaded: model_key}
 
 
 def resolved_request(ref: str, device: str, dtype: str, trust: bool = False, pickle: bool = False) -> tuple:
     """The request with "auto" resolved, so "auto" and the explicit choice share one cache entry."""
     dev = resolve_device(device)
     return (ref.strip() or "embedded", dev, str(resolve_dtype(dtype, dev)).replace("torch.", ""), trust, pickle)
-
-
-@st.cache_resource(show_spinner=False, max_entries=2)
-def load_model(ref: str, device: str, dtype: str, trust_remote_code: bool = False, allow_pickle: bool = False):
-    from sw_core.loading import load
-
-    from .jobs import queued
-
-    with queued(f"load {ref}"):
-        return load(ref, device=device, dtype=dtype, trust_remote_code=trust_remote_code, allow_pickle=allow_pickle)
 
 
 def model() -> Loaded:
@@ -87,8 +69,6 @@ def unexpected_errors_hidden():
 
 def model_and_detection(message: str = "Detecting super weights ..."):
     """(loaded model, its detection on the paper's prompt) for a page."""
-    from .computed import DETECTION_PROMPTS, detection
-
     loaded = model()
     with errors_shown(), st.spinner(message):
         det = detection(loaded, DETECTION_PROMPTS[:1])

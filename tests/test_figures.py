@@ -148,3 +148,26 @@ def test_next_word_bars_match_a_plain_forward_pass(embedded):
         assert a == pytest.approx(float(p0[i]), rel=1e-4, abs=1e-6) and b == pytest.approx(float(p1[i]), rel=1e-4, abs=1e-6)
     assert nw.original == sorted(nw.original, reverse=True)
     assert list(fig.data[0].y) == nw.original and list(fig.data[1].y) == nw.edited
+
+
+def test_perplexity_ratio_bars_show_each_measured_ratio_from_one_baseline():
+    """Real perplexities of a tiny model under two quantizations: each bar is its perplexity over the
+    original's (divided here by hand), the original's bar is 1, and every bar sits inside the log axis."""
+    from sw_core import texts
+    from sw_core.metrics import perplexity
+    from sw_core.quant import QuantSetting, quantized
+
+    tiny = tiny_model("llama", layers=2, seed=0)
+    text = texts.text("britannica", max_chars=800)
+    original = perplexity(tiny, text, max_tokens=64)
+    settings = [QuantSetting("rtn", bits=3, block=32), QuantSetting("rtn", bits=8, block=32)]
+    measured = [perplexity(quantized(tiny, s, ()), text, max_tokens=64) for s in settings]
+    labels = ["original"] + [s.label for s in settings]
+    fig = plots.perplexity_ratio_bars(labels, [original] + measured, original, title="tiny")
+    bars = fig.data[0]
+    assert list(bars.x) == labels and bars.y[0] == 1.0
+    assert list(bars.y[1:]) == pytest.approx([p / original for p in measured])
+    assert measured[0] != measured[1]  # the two settings really differ
+    low, high = fig.layout.yaxis.range
+    assert all(low < math.log10(r) < high for r in bars.y)  # log axis: the range is in decades
+    assert bars.text[1] == f"×{measured[0] / original:,.2f} ({measured[0]:,.2f})"

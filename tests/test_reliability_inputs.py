@@ -156,13 +156,20 @@ def _cli(capsys, *args) -> tuple[int, str]:
     (["info", "--model", "./no/such/model"], "does not exist"),
     (["info", "--model", "nobody-here/not-a-model-xyz"], "cannot be reached"),
     (["info", "--device", "tpu"], "Unknown device 'tpu'"),
-    (["bench", "--model", "tiny-nonsense", "--out", "unused"], "Unknown tiny model 'tiny-nonsense'"),
 ])
 def test_cli_bad_input_exits_2_with_the_message(args, message, capsys):
     status, err = _cli(capsys, *args)
     assert status == 2, err[-1500:]
     assert message in err and "Traceback" not in err
     assert err.strip().splitlines()[-1].startswith("error: ")
+
+
+def test_bench_bad_model_exits_2_with_the_message(capsys):
+    from bench.__main__ import main as bench_main
+
+    status = bench_main(["--model", "tiny-nonsense", "--out", "unused"])
+    err = capsys.readouterr().err
+    assert status == 2 and "Unknown tiny model 'tiny-nonsense'" in err and "Traceback" not in err
 
 
 def test_cli_detect_bad_threshold(capsys):

@@ -1,4 +1,4 @@
-"""The Quantization page's chart: perplexity as a ratio to the original, on a labelled log axis.
+"""Perplexity under quantization settings as a ratio to the original, on a labelled log axis.
 
 Why a ratio on a log axis: the settings span 1.01x to 1000x; a linear axis hides the small ones
 and a truncated one makes 15.8 vs 16.6 look tenfold. The axis starts below 1 (= unchanged), so
@@ -12,7 +12,9 @@ import math
 import plotly.graph_objects as go
 
 
-def ratio_bars(labels: list[str], perplexities: list[float], original: float, *, title: str) -> go.Figure:
+def perplexity_ratio_bars(labels: list[str], perplexities: list[float], original: float, *,
+                          title: str) -> go.Figure:
+    """One bar per setting (the first, grey, is the original), labelled with its ratio and perplexity."""
     ratios = [p / original for p in perplexities]
     fig = go.Figure(go.Bar(
         x=labels, y=ratios, marker_color=["#7f7f7f"] + ["#1f77b4"] * (len(labels) - 1),
