@@ -4,7 +4,7 @@ import streamlit as st
 
 from explorer import cached, downloads, figures, limits, session, urlcodec, urlstate
 
-DEFAULT_PROMPT = "Apple Inc. is a worldwide tech company."
+DEFAULT_PROMPT = cached.DETECTION_PROMPTS[0]  # the paper's prompt
 
 st.title("Mechanism")
 st.caption("How one super weight works, in four steps: the input that fires it, the massive activation it "

@@ -27,7 +27,7 @@ from .public import is_public
 
 DETECTION_PROMPTS = (
     PAPER_PROMPT,  # the first one is the page default
-    "Summer is hot. Winter is",
+    NEXT_TOKEN_PROMPT,
     "The quick brown fox jumps over the lazy dog.",
     "In 1905, Albert Einstein published four papers on physics.",
 )

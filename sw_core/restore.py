@@ -15,11 +15,12 @@ token is pinned only if it carries a super activation of its own.
 
 from __future__ import annotations
 
+from .builtin_prompts import PAPER_PROMPT
 from .edits import ActivationPin, Coord
 from .scan import scan
 
 RESTORE_FRACTION = 0.05  # a position carries the super activation when |y| >= 5% of its measured size
-DEFAULT_SIZING_PROMPT = "Apple Inc. is a worldwide tech company."  # the paper's detection prompt
+DEFAULT_SIZING_PROMPT = PAPER_PROMPT
 
 
 def restore_pins(loaded, coords: list[Coord], detection=None, *, prompt: str = DEFAULT_SIZING_PROMPT,

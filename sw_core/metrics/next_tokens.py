@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..builtin_prompts import NEXT_TOKEN_PROMPT
 from ..errors import BadInput
 from ._forward import next_token_log_probs
 
-DEFAULT_PROMPT = "Summer is hot. Winter is"
+DEFAULT_PROMPT = NEXT_TOKEN_PROMPT
 
 
 @dataclass
