@@ -52,27 +52,27 @@ def _timed(click) -> float:
     return seconds
 
 
-def classroom_toggle(repeats: int = 3, precomputed: bool = True) -> dict[str, float]:
+def _median_click(page: str, click, precomputed: bool, repeats: int) -> float:
+    """Median seconds of `click` on a fresh `page` (work ahead on or off), nothing cached before."""
     times = []
     for _ in range(repeats):
         forget_computed()
         with precompute(precomputed):
-            at = _page("app_pages/classroom.py")
+            at = _page(page)
             _wait_ahead()
-            times.append(_timed(lambda: at.button(key="class_button").click().run()))
+            times.append(_timed(lambda: click(at)))
+    return statistics.median(times)
+
+
+def classroom_toggle(repeats: int = 3, precomputed: bool = True) -> dict[str, float]:
     name = "app_classroom_toggle_precomputed" if precomputed else "app_classroom_toggle_cold"
-    return {name: statistics.median(times)}
+    return {name: _median_click("app_pages/classroom.py", lambda at: at.button(key="class_button").click().run(),
+                                precomputed, repeats)}
 
 
 def super_weights_toggle(repeats: int = 3) -> dict[str, float]:
-    times = []
-    for _ in range(repeats):
-        forget_computed()
-        with precompute(True):
-            at = _page("app_pages/super_weights.py")
-            _wait_ahead()
-            times.append(_timed(lambda: at.toggle(key="sw_on_11_507_1229").set_value(False).run()))
-    return {"app_super_weights_toggle_precomputed": statistics.median(times)}
+    click = lambda at: at.toggle(key="sw_on_11_507_1229").set_value(False).run()  # noqa: E731
+    return {"app_super_weights_toggle_precomputed": _median_click("app_pages/super_weights.py", click, True, repeats)}
 
 
 def under_load(case, sessions: int = 4, think: float = 1.0, **kw) -> dict[str, float]:
