@@ -77,6 +77,20 @@ def test_the_scale_sweep_anchors_on_table1_and_agrees_with_a_deep_copy(tiny_repo
                 assert points[factor]["perplexity"][name] == pytest.approx(ref, rel=1e-4)
 
 
+def test_a_sweep_of_only_0_and_1_takes_both_points_from_table1():
+    """Scales 0 and 1 alone: Table 1 measured both, so the sweep measures nothing (it once ran an
+    empty batch and failed)."""
+    loaded, _ = planted()
+    settings = dataclasses.replace(SMALL, scales=(0.0,), blocks=("tensor",))
+    report = build_report(loaded, settings, sections=["detection", "table1", "scale_sweep"])
+    table1, sweep = report.sections[1], report.sections[2]
+    assert sweep.ran, sweep.why_not
+    rows = {r["condition"]: r for r in table1.data["rows"]}
+    points = {p["scale"]: p for p in sweep.data["points"]}
+    assert sorted(points) == [0.0, 1.0] and {p["from"] for p in points.values()} == {"table1.sw_off", "table1.original"}
+    assert points[0.0]["perplexity"] == rows["sw_off"]["perplexity"]
+
+
 def test_a_model_without_super_weights_says_why_per_section(tmp_path):
     loaded = tiny_model("llama", layers=4, seed=3)
     teach_head(loaded, TEXT)
