@@ -53,6 +53,8 @@ def test_options_reach_the_report_settings():
 def test_a_bad_value_names_its_option():
     with pytest.raises(BadInput, match="--blocks 'big'"):
         report_cli.settings_from_args(parser(report_cli).parse_args(["--blocks", "64", "big"]))
+    with pytest.raises(BadInput, match="non-empty detection prompt"):
+        report_cli.settings_from_args(parser(report_cli).parse_args(["--prompt", " "]))
     with pytest.raises(BadInput, match="control_k=0"):
         report_cli.settings_from_args(parser(report_cli).parse_args(["--control-k", "0"]))
 

@@ -61,6 +61,8 @@ class ReportSettings:
                 raise BadInput(f"{name} {factors}: give factors between 0 and 10, e.g. 0 0.5 1 1.5 2 2.5 3.")
         if self.weight_sweep_max < 0:
             raise BadInput(f"weight_sweep_max={self.weight_sweep_max}: give 0 (no per-weight sweep) or more.")
+        if not self.prompt.strip():
+            raise BadInput("prompt: give a non-empty detection prompt (the default is the paper's).")
         if not self.texts:
             raise BadInput("texts: give at least one shipped text name (shakespeare, britannica) or .txt path.")
         if self.control_k < 1:
