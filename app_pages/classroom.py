@@ -11,7 +11,7 @@ import streamlit as st
 from explorer import (cached, edit_controls, figures, formatting, generation, precompute, session, urlcodec,
                       urlstate)
 
-PRESETS = [cached.NEXT_TOKEN_PROMPT, "The capital of France is", "My favourite food is",
+PRESETS = [cached.NEXT_TOKEN_PROMPT, generation.GEN_PROMPT, "My favourite food is",
            "Once upon a time, there was a"]
 BIG = 20  # px: chart text readable from the back of a lecture hall
 

@@ -6,8 +6,6 @@ import streamlit as st
 from explorer import cached, downloads, figures, generation, quant_controls, session
 from explorer.urlstate import state_from_url, state_to_url
 
-GEN_PROMPT = "The capital of France is"
-
 st.title("Quantization")
 st.caption("It opens on the lesson: 4-bit rows of the down projections, clipped at 4 standard deviations, crush "
            "the two super weights (A) unless they are held out (B): compare the perplexity and the generated text. "
@@ -39,9 +37,9 @@ with lesson:
         col.metric(f"Perplexity, {side.upper()}", f"{p:,.2f}", f"×{p / original:,.2f}", delta_color="inverse",
                    help=s.label)
 
-    state_from_url("quant_gen_prompt", "qprompt", default=GEN_PROMPT)
+    state_from_url("quant_gen_prompt", "qprompt", default=generation.GEN_PROMPT)
     gen_prompt = st.text_input("Prompt for the generated text", key="quant_gen_prompt")
-    state_to_url(qprompt=None if gen_prompt == GEN_PROMPT else gen_prompt)
+    state_to_url(qprompt=None if gen_prompt == generation.GEN_PROMPT else gen_prompt)
     rows = []
     for col, (side, (s, _)) in zip(st.columns(2), results.items()):
         label = f"{side.upper()}: {s.label}"

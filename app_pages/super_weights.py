@@ -6,8 +6,6 @@ import streamlit as st
 from explorer import (cached, downloads, edit_controls, figures, formatting, generation, precompute, session,
                       urlcodec, urlstate)
 
-DEFAULT_GEN_PROMPT = "The capital of France is"
-
 st.title("Super weights")
 st.caption("Shows the weights this model cannot do without, found by scanning its activations, and what "
            "removing or scaling each one does.  \nTry: switch a weight off below and watch perplexity, the "
@@ -122,9 +120,9 @@ with left, session.errors_shown():
     downloads.download_table(top, "next-tokens")
 
 st.subheader("Generation, original vs edited")
-urlstate.state_from_url("sw_gen_prompt", "gen", default=DEFAULT_GEN_PROMPT)
+urlstate.state_from_url("sw_gen_prompt", "gen", default=generation.GEN_PROMPT)
 gen_prompt = st.text_input("Prompt", key="sw_gen_prompt")
-urlstate.state_to_url(gen=gen_prompt if gen_prompt != DEFAULT_GEN_PROMPT else None)
+urlstate.state_to_url(gen=gen_prompt if gen_prompt != generation.GEN_PROMPT else None)
 # Each super weight off, computed ahead while the page shows the intact model: a toggle answers from the cache.
 precompute.ahead(f"super_weights|{cached.model_key(loaded)}|{gen_prompt}", precompute.edit_tasks(
     loaded, [edit_controls.removing([c]) for c in det.coords()], prompt=cached.NEXT_TOKEN_PROMPT, gen_prompt=gen_prompt))

@@ -9,11 +9,9 @@ from __future__ import annotations
 from dataclasses import replace
 
 from explorer.cached import DETECTION_PROMPTS, PPL_TEXT, PPL_TOKENS
-from explorer.generation import GEN_TOKENS
+from explorer.generation import GEN_PROMPT, GEN_TOKENS
 from explorer.quant_controls import LESSON
 from explorer.urlcodec import decode_setting
-
-GEN_PROMPT = "The capital of France is"
 
 
 def context(loaded, command: str) -> dict:

@@ -9,6 +9,7 @@ from .cached import continuation
 from .jobs import queued
 
 GEN_TOKENS = 32  # a sentence or two; a toggle's new text is drawn within the Classroom's 3 s
+GEN_PROMPT = "The capital of France is"  # the pages' first prompt: without the super weights, "Paris" is lost
 
 
 def side_by_side(settings: dict, prompt: str, max_new_tokens: int = GEN_TOKENS, *,

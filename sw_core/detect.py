@@ -46,21 +46,54 @@ from .builtin_prompts import PAPER_PROMPT
 from .edits import Coord, off
 from .errors import BadInput
 from .scan import LayerStats, Scan, scan
+from .setting import setting
 from .verify import VERDICT_SOURCE, VERDICT_SUPER, VERDICT_UNVERIFIED, Impact, verify_groups
 
 DEFAULT_PROMPT = PAPER_PROMPT
-DEFAULT_THRESHOLD = 50.0  # spike: layer max |out| >= 50 x the typical layer's max
-DEFAULT_SHARE = 0.1  # a super weight carries >= 10% of the spike
-DEFAULT_MAX_ITERATIONS = 8  # scans per prompt; the paper saw at most 6 super weights per model
-DEFAULT_RELATIVE = 0.1  # spikes under 10% of the strongest are followed only when far above typical
-DEFAULT_FAR = 1000.0  # ... i.e. at least 1000 x the typical layer's max
-DEFAULT_WEAK = 0.5  # "weak spike" band: from 0.5 x the threshold up to it
-DEFAULT_CANCEL_SHRINK = 0.9  # cancelling: it loses at least 10% of its size once the super weights are off
 OPPOSED_FRACTION = 0.1  # a spike opposes a residual value of at least a tenth of its own size
 TYPICAL_QUANTILE = 0.75  # typical max: the median of the lowest 75% of the layers' maxima
 
 LATE_SMALL = "appeared after a removal; small next to the strongest"
 LATE_NEW_LAYER = "appeared after a removal; its layer did not spike in the unedited model"
+
+
+@dataclass(frozen=True)
+class Rules:
+    """The spike rules' parameters (see the module docstring)."""
+
+    threshold: float = setting(50.0, "spike: layer max |out| >= this x the typical layer's max")
+    share: float = setting(0.1, "smallest share of the spike one weight must carry")
+    max_iterations: int = setting(8, "scans per prompt at most; the paper saw at most 6 super weights per model")
+    relative: float = setting(0.1, "spikes under this fraction of the strongest are followed only when far above typical")
+    far: float = setting(1000.0, "... far above typical: at least this x the typical layer's max")
+    weak: float = setting(0.5, "spikes from this x the threshold up to it are reported as weak spikes")
+    cancel_shrink: float = setting(0.9, "an opposing spike is cancelling when it shrinks to this of its size "
+                                        "(or less) once the super weights are off")
+
+    def check(self) -> "Rules":
+        if not 0 <= self.relative <= 1:
+            raise BadInput(f"relative {self.relative} must be in [0, 1]: the smallest spike followed, as a fraction of the largest; try {Rules.relative:g}.")
+        if not self.threshold > 1:
+            raise BadInput(f"threshold {self.threshold} must be above 1 (a spike stands above the typical layer); try {Rules.threshold:g}.")
+        if not 0 < self.share <= 1:
+            raise BadInput(f"share {self.share} must be in (0, 1]: the fraction of the spike one weight carries; try {Rules.share:g}.")
+        if not isinstance(self.max_iterations, int) or self.max_iterations < 1:
+            raise BadInput(f"max_iterations {self.max_iterations} must be a whole number, at least 1.")
+        if not self.far >= self.threshold:
+            raise BadInput(f"far {self.far} must be at least the threshold ({self.threshold:g}); try {Rules.far:g}.")
+        if not 0 < self.weak <= 1:
+            raise BadInput(f"weak {self.weak} must be in (0, 1]: the weak-spike band starts at weak x threshold; try {Rules.weak:g}.")
+        if not 0 < self.cancel_shrink < 1:
+            raise BadInput(f"cancel_shrink {self.cancel_shrink} must be in (0, 1); try {Rules.cancel_shrink:g}.")
+        return self
+
+    def followed(self, stats: LayerStats, ratio: float, strongest: float, unedited: bool = True) -> bool:
+        """A spike worth decomposing. The `far` exception holds in the unedited model only: in a
+        rescan, the ordinary weights of a removed super weight's input column multiply the same
+        massive input and can stand far above typical, yet they are tiny next to the strongest."""
+        if ratio < self.threshold:
+            return False
+        return stats.out_max >= self.relative * strongest or (unedited and ratio >= self.far)
 
 
 @dataclass
@@ -134,12 +167,12 @@ class Detection:
     threshold: float
     iterations: int  # the most scans one prompt needed
     prompts: list[str]
-    share: float = DEFAULT_SHARE
-    relative: float = DEFAULT_RELATIVE
+    share: float = Rules.share
+    relative: float = Rules.relative
     activation_sources: list[SuperWeight] = field(default_factory=list)  # candidates the model does not need
     weak_spikes: list[WeakSpike] = field(default_factory=list)
     verified: bool = False  # False: the impact check was skipped (verify=False)
-    far: float = DEFAULT_FAR
+    far: float = Rules.far
 
     @property
     def found(self) -> bool:
@@ -210,44 +243,6 @@ def decompose(loaded, stats: LayerStats, zeroed: set[Coord] = frozenset()) -> li
     return [(int(j), float(w[j]), float(contrib[j]) / total) for j in order]
 
 
-@dataclass(frozen=True)
-class Rules:
-    """The spike rules' parameters (see the module docstring)."""
-
-    threshold: float = DEFAULT_THRESHOLD
-    share: float = DEFAULT_SHARE
-    max_iterations: int = DEFAULT_MAX_ITERATIONS
-    relative: float = DEFAULT_RELATIVE
-    far: float = DEFAULT_FAR
-    weak: float = DEFAULT_WEAK
-    cancel_shrink: float = DEFAULT_CANCEL_SHRINK
-
-    def check(self) -> "Rules":
-        if not 0 <= self.relative <= 1:
-            raise BadInput(f"relative {self.relative} must be in [0, 1]: the smallest spike followed, as a fraction of the largest; try {DEFAULT_RELATIVE:g}.")
-        if not self.threshold > 1:
-            raise BadInput(f"threshold {self.threshold} must be above 1 (a spike stands above the typical layer); try {DEFAULT_THRESHOLD:g}.")
-        if not 0 < self.share <= 1:
-            raise BadInput(f"share {self.share} must be in (0, 1]: the fraction of the spike one weight carries; try {DEFAULT_SHARE:g}.")
-        if not isinstance(self.max_iterations, int) or self.max_iterations < 1:
-            raise BadInput(f"max_iterations {self.max_iterations} must be a whole number, at least 1.")
-        if not self.far >= self.threshold:
-            raise BadInput(f"far {self.far} must be at least the threshold ({self.threshold:g}); try {DEFAULT_FAR:g}.")
-        if not 0 < self.weak <= 1:
-            raise BadInput(f"weak {self.weak} must be in (0, 1]: the weak-spike band starts at weak x threshold; try {DEFAULT_WEAK:g}.")
-        if not 0 < self.cancel_shrink < 1:
-            raise BadInput(f"cancel_shrink {self.cancel_shrink} must be in (0, 1); try {DEFAULT_CANCEL_SHRINK:g}.")
-        return self
-
-    def followed(self, stats: LayerStats, ratio: float, strongest: float, unedited: bool = True) -> bool:
-        """A spike worth decomposing. The `far` exception holds in the unedited model only: in a
-        rescan, the ordinary weights of a removed super weight's input column multiply the same
-        massive input and can stand far above typical, yet they are tiny next to the strongest."""
-        if ratio < self.threshold:
-            return False
-        return stats.out_max >= self.relative * strongest or (unedited and ratio >= self.far)
-
-
 def _normalise_prompts(prompts) -> list[str]:
     if prompts is None:
         return [DEFAULT_PROMPT]
@@ -268,9 +263,9 @@ class _PromptResult:
     scans: int
 
 
-def detect_in_prompt(loaded, prompt: str, *, threshold=DEFAULT_THRESHOLD, share=DEFAULT_SHARE,
-                     max_iterations=DEFAULT_MAX_ITERATIONS, relative=DEFAULT_RELATIVE, far=DEFAULT_FAR,
-                     weak=DEFAULT_WEAK, cancel_shrink=DEFAULT_CANCEL_SHRINK,
+def detect_in_prompt(loaded, prompt: str, *, threshold=Rules.threshold, share=Rules.share,
+                     max_iterations=Rules.max_iterations, relative=Rules.relative, far=Rules.far,
+                     weak=Rules.weak, cancel_shrink=Rules.cancel_shrink,
                      add_bos: bool | None = None) -> _PromptResult:
     """The spike rules on one prompt (steps 1-5 of the module docstring); nothing is verified here."""
     rules = Rules(threshold, share, max_iterations, relative, far, weak, cancel_shrink).check()
@@ -393,10 +388,10 @@ def _key(c: Coord):
     return (c.layer, c.row, c.col)
 
 
-def find_super_weights(loaded, prompts: str | list[str] | None = None, *, threshold: float = DEFAULT_THRESHOLD,
-                       share: float = DEFAULT_SHARE, max_iterations: int = DEFAULT_MAX_ITERATIONS,
-                       relative: float = DEFAULT_RELATIVE, far: float = DEFAULT_FAR, weak: float = DEFAULT_WEAK,
-                       cancel_shrink: float = DEFAULT_CANCEL_SHRINK, add_bos: bool | None = None,
+def find_super_weights(loaded, prompts: str | list[str] | None = None, *, threshold: float = Rules.threshold,
+                       share: float = Rules.share, max_iterations: int = Rules.max_iterations,
+                       relative: float = Rules.relative, far: float = Rules.far, weak: float = Rules.weak,
+                       cancel_shrink: float = Rules.cancel_shrink, add_bos: bool | None = None,
                        verify: bool = True, verify_text: str | None = None, verify_tokens: int | None = None,
                        min_impact: float | None = None, each: bool = False, progress=None,
                        verify_progress=None) -> Detection:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
-from .detect import DEFAULT_MAX_ITERATIONS, DEFAULT_RELATIVE, DEFAULT_SHARE, DEFAULT_THRESHOLD, detect_in_prompt
+from .detect import Rules, detect_in_prompt
 from .edits import Coord
 from .errors import BadInput
 from .builtin_prompts import Prompt, builtin_prompts
@@ -78,9 +78,9 @@ def _as_prompts(prompts) -> list[Prompt]:
     return out
 
 
-def cross_prompt_stability(loaded, prompts: list[str] | None = None, *, builtin: bool = True, threshold: float = DEFAULT_THRESHOLD,
-             share: float = DEFAULT_SHARE, relative: float = DEFAULT_RELATIVE,
-             max_iterations: int = DEFAULT_MAX_ITERATIONS, progress=None) -> Stability:
+def cross_prompt_stability(loaded, prompts: list[str] | None = None, *, builtin: bool = True, threshold: float = Rules.threshold,
+             share: float = Rules.share, relative: float = Rules.relative,
+             max_iterations: int = Rules.max_iterations, progress=None) -> Stability:
     """Run the detector's spike rules on the built-in prompts (unless builtin=False) and on `prompts`.
 
     Each prompt gets as many scans as `find_super_weights` gives it by default (rows that share a

@@ -17,8 +17,7 @@ import copy
 import pytest
 import torch
 
-from sw_core.detect import (DEFAULT_RELATIVE, DEFAULT_THRESHOLD, DEFAULT_WEAK, LATE_SMALL, VERDICT_SOURCE,
-                            VERDICT_SUPER, find_super_weights, spike_ratios)
+from sw_core.detect import LATE_SMALL, VERDICT_SOURCE, VERDICT_SUPER, Rules, find_super_weights, spike_ratios
 from sw_core.edits import Coord, off
 from sw_core.scan import scan
 from sw_core.testing import plant_super_weight, tiny_model
@@ -124,10 +123,10 @@ def test_the_plant_is_the_case_asked_for(seed, depends):
     loaded, strong, weak, prompt = build(seed, depends)
     first, after = scan(loaded, prompt), scan(loaded, prompt, edit=off(strong))
     r0, r1 = spike_ratios(first), spike_ratios(after)
-    assert r0[weak.layer] < DEFAULT_WEAK * DEFAULT_THRESHOLD  # not even a weak spike at first
-    assert r1[weak.layer] > 2 * DEFAULT_THRESHOLD  # far above the threshold once the first is off
+    assert r0[weak.layer] < Rules.weak * Rules.threshold  # not even a weak spike at first
+    assert r1[weak.layer] > 2 * Rules.threshold  # far above the threshold once the first is off
     assert after.layers[weak.layer].out_channel == weak.row
-    assert after.layers[weak.layer].out_max < DEFAULT_RELATIVE * max(first.out_maxima())  # the filter drops it
+    assert after.layers[weak.layer].out_max < Rules.relative * max(first.out_maxima())  # the filter drops it
 
 
 @pytest.mark.parametrize("seed, depends", CASES)

@@ -1,13 +1,17 @@
-"""Pieces every CLI command shares: model arguments, progress on stderr, tables, JSON output."""
+"""Pieces every CLI command shares: model arguments, settings options, progress on stderr, tables, JSON output."""
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import json
 import math
 import os
 import sys
 import tempfile
 from pathlib import Path
+
+from ..errors import BadInput
 
 
 def add_model_args(p) -> None:
@@ -19,6 +23,59 @@ def add_model_args(p) -> None:
     p.add_argument("--allow-pickle", action="store_true", help="allow pickled .bin weights (unsafe)")
     p.add_argument("--memory-budget", type=float, default=None, metavar="GB",
                    help="memory the model may use (default: what this machine has available now)")
+
+
+_METAVARS = {float: "F", int: "N", str: "NAME"}  # one value of a several-valued option
+
+
+def add_settings_args(p, cls) -> None:
+    """One option per field of the settings dataclass `cls` (fields made by `sw_core.setting.setting`):
+    a --kebab-case name, type and default from the field's default, the field's help; a tuple takes
+    several values; a boolean is a flag that turns its default over (--no-name where it is on)."""
+    for f in dataclasses.fields(cls):
+        d = f.default
+        text = f.metadata["help"].replace("%", "%%")  # argparse formats help with %
+        if isinstance(d, bool):
+            p.add_argument(_option(f), dest=f.name, action="store_false" if d else "store_true",
+                           help=f"skip {text}" if d else text)
+            continue
+        # a field's own parse runs in read_settings: its refusal is the command's error, as check()'s are
+        read = str if "parse" in f.metadata else type(d[0] if isinstance(d, tuple) else d)
+        several = {"nargs": "+", "metavar": f.metadata.get("metavar", _METAVARS.get(read))}
+        p.add_argument(_option(f), dest=f.name, type=read, default=d, help=f"{text} (default {_shown(d)})",
+                       **(several if isinstance(d, tuple) else {}))
+
+
+def read_settings(cls, args):
+    """`cls` from the options `add_settings_args` made: lists become tuples, and a field's own parse
+    reads the values given as text."""
+    values = {}
+    for f in dataclasses.fields(cls):
+        value = getattr(args, f.name)
+        if "parse" in f.metadata and value is not f.default:
+            one = functools.partial(parsed, f.metadata["parse"], _option(f))
+            value = [one(v) for v in value] if isinstance(value, list) else one(value)
+        values[f.name] = tuple(value) if isinstance(value, list) else value
+    return cls(**values)
+
+
+def _option(f) -> str:
+    kebab = f.name.replace("_", "-")
+    return f.metadata.get("option", f"--no-{kebab}" if f.default is True else f"--{kebab}")
+
+
+def parsed(parse, option: str, text: str):
+    """parse(text), a refusal (ValueError) told as the option and the text it came from."""
+    try:
+        return parse(text)
+    except ValueError as e:
+        raise BadInput(f"{option} {text!r}: {e}") from None
+
+
+def _shown(default) -> str:
+    if isinstance(default, tuple):
+        return " ".join(_shown(v) if isinstance(v, float) else str(v) for v in default)
+    return f"{default:g}" if isinstance(default, float) else repr(default) if isinstance(default, str) else str(default)
 
 
 def load_from_args(args):

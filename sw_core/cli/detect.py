@@ -2,26 +2,19 @@
 
 from __future__ import annotations
 
-from ..detect import (DEFAULT_FAR, DEFAULT_MAX_ITERATIONS, DEFAULT_RELATIVE, DEFAULT_SHARE, DEFAULT_THRESHOLD,
-                      find_super_weights)
+import dataclasses
+
+from ..detect import Rules, find_super_weights
 from ..verify import DEFAULT_MIN_IMPACT, DEFAULT_TOKENS
 from ..grouping import grouped_rows
-from .common import Bars, add_model_args, load_from_args, table, write_json
+from .common import Bars, add_model_args, add_settings_args, load_from_args, read_settings, table, write_json
 
 
 def add_arguments(p) -> None:
     add_model_args(p)
     p.add_argument("--prompt", action="append", default=None,
                    help="text to scan (repeat for several; default: the paper's prompt)")
-    p.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD,
-                   help=f"spike: layer max |out| >= this x the typical layer's max (default {DEFAULT_THRESHOLD:g})")
-    p.add_argument("--share", type=float, default=DEFAULT_SHARE,
-                   help=f"smallest share of the spike one weight must carry (default {DEFAULT_SHARE:g})")
-    p.add_argument("--relative", type=float, default=DEFAULT_RELATIVE,
-                   help=f"spikes under this fraction of the strongest are followed only when far above typical (default {DEFAULT_RELATIVE:g})")
-    p.add_argument("--far", type=float, default=DEFAULT_FAR,
-                   help=f"... far above typical: at least this x the typical layer's max (default {DEFAULT_FAR:g})")
-    p.add_argument("--max-iterations", type=int, default=DEFAULT_MAX_ITERATIONS)
+    add_settings_args(p, Rules)
     p.add_argument("--no-verify", action="store_true",
                    help="skip the perplexity check: every candidate is reported, marked unverified")
     p.add_argument("--verify-tokens", type=int, default=DEFAULT_TOKENS,
@@ -36,10 +29,10 @@ def add_arguments(p) -> None:
 
 
 def run(args) -> int:
+    rules = read_settings(Rules, args).check()  # bad rules fail before loading
     loaded = load_from_args(args)
     with Bars() as bars:
-        d = find_super_weights(loaded, args.prompt, threshold=args.threshold, share=args.share, relative=args.relative,
-                               far=args.far, max_iterations=args.max_iterations, verify=not args.no_verify,
+        d = find_super_weights(loaded, args.prompt, **dataclasses.asdict(rules), verify=not args.no_verify,
                                verify_tokens=args.verify_tokens, min_impact=args.min_impact, each=args.each,
                                progress=bars.of("scan"), verify_progress=bars.of("verify"))
     state = "verified" if d.verified else "NOT verified (--no-verify)"

@@ -10,9 +10,9 @@ from __future__ import annotations
 import time
 
 from ..errors import BadInput
-from ..quant.settings import GRANULARITIES, table_rows, table_settings
+from ..quant.settings import GRANULARITIES, parse_block, table_rows, table_settings
 from ..texts import PROSE
-from .common import add_model_args, load_from_args, progress, table, write_json
+from .common import add_model_args, load_from_args, parsed, progress, table, write_json
 
 
 def add_arguments(p) -> None:
@@ -33,15 +33,6 @@ def add_arguments(p) -> None:
     p.add_argument("--json", default=None, metavar="FILE", help="also write the rows as JSON (key 'rows')")
 
 
-def parse_block(text: str):
-    if text in ("row", "tensor"):
-        return text
-    try:
-        return int(text)
-    except ValueError:
-        raise BadInput(f"--block {text!r}: give a whole number such as 32, 64, 128, or 'row' or 'tensor'.") from None
-
-
 def parse_clip(text):
     if text is None or text == "search":
         return text
@@ -55,8 +46,9 @@ def settings_from_args(args) -> list:
     """(row name, QuantSetting) per --modes row, built now: bad bits/blocks fail before loading."""
     if args.max_tokens < 2:
         raise BadInput(f"--max-tokens {args.max_tokens}: score at least 2 tokens.")
-    return table_settings(args.modes, bits=args.bits, block=parse_block(args.block), clip_z=parse_clip(args.clip_z),
-                          modules=args.modules, granularity=args.granularity, threshold=args.threshold)
+    return table_settings(args.modes, bits=args.bits, block=parsed(parse_block, "--block", args.block),
+                          clip_z=parse_clip(args.clip_z), modules=args.modules, granularity=args.granularity,
+                          threshold=args.threshold)
 
 
 def run(args) -> int:

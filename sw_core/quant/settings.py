@@ -117,6 +117,16 @@ class QuantSetting:
         return f"bnb {self.mode[4:].upper()}{skip}"
 
 
+def parse_block(text: str):
+    """A block given as text: a whole number of weights per scale, 'row' or 'tensor' (`check` judges the number)."""
+    if text in ("row", "tensor"):
+        return text
+    try:
+        return int(text)
+    except ValueError:
+        raise BadInput("give a whole number such as 32, 64, 128, or 'row' or 'tensor'.") from None
+
+
 def check(s: QuantSetting) -> None:
     """Raise BadInput naming the bad field and the allowed values."""
     if s.mode not in MODES:

@@ -14,46 +14,40 @@ from dataclasses import dataclass
 
 from ..detect import DEFAULT_PROMPT
 from ..errors import BadInput
-
-DEFAULT_TEXTS = ("shakespeare", "britannica")  # the shipped texts
-DEFAULT_MAX_TOKENS = 256  # tokens of each text Table 1 (and the sweep) score
-DEFAULT_WINDOW = 256  # one window per text: a forward pass per text and condition
-DEFAULT_QUESTIONS = 40  # zero-shot trivia questions for Table 1 (chance 25%)
-DEFAULT_SWEEP_QUESTIONS = 40  # ... and for each scale-sweep point
-DEFAULT_STOP_PROMPTS = 32  # next-word prompts for the stop-word ratio
-DEFAULT_SCALES = (0.0, 0.5, 1.0, 1.5, 2.0, 2.5, 3.0)  # the paper scans 0..3
-DEFAULT_WEIGHT_SWEEP_SCALES = (0.0, 0.5, 1.0, 2.0, 3.0)  # each super weight alone: fewer points ...
-DEFAULT_WEIGHT_SWEEP_TOKENS = 128  # ... fewer tokens per text ...
-DEFAULT_WEIGHT_SWEEP_QUESTIONS = 12  # ... and fewer questions, to stay within the CPU goal
-DEFAULT_WEIGHT_SWEEP_MAX = 4  # sweep at most this many super weights alone (the largest |W|)
-DEFAULT_BLOCKS = (64, 128, 256, 512, "row", "tensor")  # RTN block sizes, the paper's quantization figure
-DEFAULT_BLOCK_TEXT = "britannica"
-DEFAULT_BLOCK_TOKENS = 256
-DEFAULT_CLIP_Z = 3.0  # "with clipping": clip each block at mean +- 3 std (a fixed z keeps it one pass)
-DEFAULT_CONTROL_K = 100  # Table 1's control: the 100 largest other weights of each super weight's matrix
+from ..quant.settings import QuantSetting, parse_block
+from ..setting import setting
 
 
 @dataclass(frozen=True)
 class ReportSettings:
-    prompt: str = DEFAULT_PROMPT
-    texts: tuple[str, ...] = DEFAULT_TEXTS
-    max_tokens: int = DEFAULT_MAX_TOKENS
-    window: int = DEFAULT_WINDOW
-    questions: int = DEFAULT_QUESTIONS
-    sweep_questions: int = DEFAULT_SWEEP_QUESTIONS
-    stop_prompts: int = DEFAULT_STOP_PROMPTS
-    scales: tuple[float, ...] = DEFAULT_SCALES
-    weight_sweep_scales: tuple[float, ...] = DEFAULT_WEIGHT_SWEEP_SCALES
-    weight_sweep_tokens: int = DEFAULT_WEIGHT_SWEEP_TOKENS
-    weight_sweep_questions: int = DEFAULT_WEIGHT_SWEEP_QUESTIONS
-    weight_sweep_max: int = DEFAULT_WEIGHT_SWEEP_MAX
-    blocks: tuple = DEFAULT_BLOCKS
-    block_text: str = DEFAULT_BLOCK_TEXT
-    block_tokens: int = DEFAULT_BLOCK_TOKENS
-    clip_z: float = DEFAULT_CLIP_Z
-    control_k: int = DEFAULT_CONTROL_K
-    validate_prompts: bool = True  # cross-prompt stability on the built-in prompts
-    vocabulary: bool = True  # the mechanism's word shift (two passes per built-in prompt)
+    prompt: str = setting(DEFAULT_PROMPT, "detection prompt")
+    texts: tuple[str, ...] = setting(("shakespeare", "britannica"),
+                                     "shipped text names or .txt paths for Table 1 and the scale sweep")
+    max_tokens: int = setting(256, "tokens of each text that Table 1 and the scale sweep score")
+    window: int = setting(256, "perplexity window; at max-tokens, one forward pass per text and condition")
+    questions: int = setting(40, "zero-shot trivia questions for Table 1, chance 25%; 0: skip")
+    sweep_questions: int = setting(40, "zero-shot questions per scale-sweep point; 0: skip")
+    stop_prompts: int = setting(32, "next-word prompts for the stop-word ratio")
+    scales: tuple[float, ...] = setting((0.0, 0.5, 1.0, 1.5, 2.0, 2.5, 3.0),
+                                        "scale factors for the sweep, the paper's 0..3; 0 and 1 are always in")
+    # each super weight alone: fewer points, tokens and questions, to stay within the CPU goal
+    weight_sweep_scales: tuple[float, ...] = setting((0.0, 0.5, 1.0, 2.0, 3.0),
+                                                     "scale factors when each super weight is scaled alone; "
+                                                     "0 and 1 are always in")
+    weight_sweep_tokens: int = setting(128, "tokens per text for each super weight's own sweep")
+    weight_sweep_questions: int = setting(12, "zero-shot questions per point of each super weight's own sweep; "
+                                              "0: skip")
+    weight_sweep_max: int = setting(4, "sweep at most this many super weights alone, the largest |W| first; 0: none")
+    blocks: tuple = setting((64, 128, 256, 512, "row", "tensor"),
+                            "RTN block sizes of the paper's quantization figure: numbers, 'row', 'tensor'",
+                            metavar="B", parse=parse_block)
+    block_text: str = setting("britannica", "shipped text name or .txt path for the block sweep")
+    block_tokens: int = setting(256, "tokens per block-sweep point")
+    clip_z: float = setting(3.0, "'with clipping': each block clipped at mean +- this x std; a fixed z keeps it one pass")
+    control_k: int = setting(100, "Table 1's control: this many of the largest other weights of each super "
+                                  "weight's matrix")
+    validate_prompts: bool = setting(True, "cross-prompt stability on the built-in prompts", option="--no-validate")
+    vocabulary: bool = setting(True, "the mechanism's word shift, two passes per built-in prompt")
 
     def check(self) -> "ReportSettings":
         if min(self.max_tokens, self.window, self.block_tokens, self.weight_sweep_tokens) < 8:
@@ -67,8 +61,14 @@ class ReportSettings:
                 raise BadInput(f"{name} {factors}: give factors between 0 and 10, e.g. 0 0.5 1 1.5 2 2.5 3.")
         if self.weight_sweep_max < 0:
             raise BadInput(f"weight_sweep_max={self.weight_sweep_max}: give 0 (no per-weight sweep) or more.")
+        if not self.prompt.strip():
+            raise BadInput("prompt: give a non-empty detection prompt (the default is the paper's).")
         if not self.texts:
             raise BadInput("texts: give at least one shipped text name (shakespeare, britannica) or .txt path.")
+        if self.control_k < 1:
+            raise BadInput(f"control_k={self.control_k}: give 1 or more (the control turns off that many weights).")
+        for block in self.blocks:  # the quantizer's own check, before a model loads
+            QuantSetting("rtn", block=block, clip_z=self.clip_z)
         return self
 
     @property
