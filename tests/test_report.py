@@ -114,11 +114,15 @@ def test_bad_settings_are_refused_with_a_clear_message():
         ReportSettings(max_tokens=2).check()
 
 
-SMALL_ARGS = ["--max-tokens", "64", "--window", "64", "--questions", "8", "--sweep-questions", "8",
-              "--stop-prompts", "8", "--scales", "0", "2", "3", "--weight-sweep-scales", "0", "3",
-              "--weight-sweep-tokens", "32", "--weight-sweep-questions", "4", "--blocks", "64", "row", "tensor",
-              "--block-tokens", "64",
-              "--no-validate", "--no-vocabulary"]  # SMALL, as command-line flags
+# The embedded model's report at a small size, as command-line flags: every section runs, on the
+# fewest tokens, questions, scales and blocks that still test the report against the impact command.
+EMBEDDED = dataclasses.replace(SMALL, max_tokens=48, window=48, questions=4, sweep_questions=4, stop_prompts=4,
+                               scales=(0, 3), weight_sweep_scales=(0,), weight_sweep_tokens=16,
+                               weight_sweep_questions=2, weight_sweep_max=1, blocks=("tensor",), block_tokens=32)
+EMBEDDED_ARGS = ["--max-tokens", "48", "--window", "48", "--questions", "4", "--sweep-questions", "4",
+                 "--stop-prompts", "4", "--scales", "0", "3", "--weight-sweep-scales", "0", "--weight-sweep-tokens", "16",
+                 "--weight-sweep-questions", "2", "--weight-sweep-max", "1", "--blocks", "tensor", "--block-tokens", "32",
+                 "--no-validate", "--no-vocabulary"]
 
 
 def test_the_command_refuses_bad_blocks_before_loading(capsys):
@@ -131,23 +135,24 @@ def test_the_command_refuses_bad_blocks_before_loading(capsys):
 def test_embedded_report_matches_the_impact_command(tmp_path, capsys):
     from sw_core.__main__ import main
 
-    assert main(["report", "--model", "embedded", "--device", "cpu", "--out", str(tmp_path / "report"), *SMALL_ARGS]) == 0
+    assert main(["report", "--model", "embedded", "--device", "cpu", "--out", str(tmp_path / "report"), *EMBEDDED_ARGS]) == 0
     err = capsys.readouterr().err
     for i, (title, _) in enumerate(SECTIONS.values()):  # one progress line per section, with its time
         assert f"[{i + 1}/{len(SECTIONS)}] {title}: done (" in err
     data = json.loads((tmp_path / "report" / "report.json").read_text())
-    assert data["settings"]["max_tokens"] == SMALL.max_tokens and data["settings"]["blocks"] == list(SMALL.blocks)
+    assert data["settings"] == json.loads(json.dumps(dataclasses.asdict(EMBEDDED)))  # the flags are EMBEDDED
     assert all(data[k]["ran"] for k in SECTIONS), {k: data[k]["why_not"] for k in SECTIONS}
     coords = [(w["layer"], w["row"], w["col"]) for w in data["detection"]["result"]["super_weights"]]
     assert coords == [(11, 507, 1229), (11, 507, 1487)]
-    assert main(["impact", "--model", "embedded", "--device", "cpu", "--texts", *SMALL.texts,
-                 "--max-tokens", str(SMALL.max_tokens), "--window", str(SMALL.window), "--stride", str(SMALL.window),
-                 "--questions", str(SMALL.questions), "--stop-prompts", "0",
+    assert main(["impact", "--model", "embedded", "--device", "cpu", "--texts", *EMBEDDED.texts,
+                 "--weights", *(f"{layer}:{row}:{col}" for layer, row, col in coords),  # detection is tested above
+                 "--max-tokens", str(EMBEDDED.max_tokens), "--window", str(EMBEDDED.window),
+                 "--stride", str(EMBEDDED.window), "--questions", str(EMBEDDED.questions), "--stop-prompts", "0",
                  "--json", str(tmp_path / "impact.json")]) == 0
     impact = {r["condition"]: r for r in json.loads((tmp_path / "impact.json").read_text())["rows"]}
     points = {p["scale"]: p for p in data["scale_sweep"]["points"]}
     for factor, condition in ((0.0, "sw_off"), (1.0, "original")):
-        for name in SMALL.texts:
+        for name in EMBEDDED.texts:
             assert points[factor]["perplexity"][name] == pytest.approx(impact[condition]["perplexity"][name], rel=1e-6)
         assert points[factor]["zero_shot_accuracy"] == impact[condition]["zero_shot_accuracy"]
     assert points[0.0]["mean_perplexity"] > 100 * points[1.0]["mean_perplexity"]  # removing them breaks the model
