@@ -133,10 +133,10 @@ def test_concurrent_requests_equal_solo_runs(embedded, baseline, digest):
         rng = random.Random(seed)
         start.wait()
         try:
-            for r in range(20):
+            for r in range(10):  # 80 requests from 8 threads at once
                 p = rng.choice(PROMPTS)
                 i = rng.randrange(len(EDITS))
-                if r % 5 == 4 and EDITS[i] is not None:  # some requests are scans (their own hooks)
+                if r % 3 == 2 and EDITS[i] is not None:  # some requests are scans (their own hooks)
                     if scan(embedded, PROMPTS[2], edit=EDITS[i]).out_maxima() != solo_scan[i]:
                         mismatches.append(("scan", i))
                 elif not torch.equal(logits_of(embedded, ids[p], EDITS[i]), solo[(p, i)]):
