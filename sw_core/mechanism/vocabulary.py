@@ -22,9 +22,8 @@ from dataclasses import dataclass
 
 import torch
 
-from ..edits import Edit, off
-from ..forward import forward
-from ..metrics._forward import next_token_log_probs
+from ..edits import off
+from ..metrics._forward import condition_logits, next_token_log_probs_under
 from ..metrics.prompts import next_word_prompts
 from ..metrics.stopwords import STOP_WORDS
 from ..builtin_prompts import builtin_prompts
@@ -114,25 +113,27 @@ def _named(loaded, ids, scores) -> list[TokenScore]:
     return [TokenScore(loaded.tokenizer.decode([int(i)]), int(i), float(scores[i])) for i in ids]
 
 
-def class_mass(loaded, edit: Edit | None, prompts, classes: torch.Tensor) -> tuple[torch.Tensor, int]:
+def class_mass(loaded, edits: list, prompts, classes: torch.Tensor) -> tuple[torch.Tensor, int]:
     """Mean next-token probability per class over every position after the first of `prompts`
-    (built-in `Prompt`s), under `edit`; and the number of positions. classes: `class_matrix`."""
+    (built-in `Prompt`s), under each of `edits` (None: unedited): [C, classes]; and the number of
+    positions. The conditions share each pass (per-row edits). classes: `class_matrix`."""
     m = classes.to(loaded.input_device)
-    total, positions = torch.zeros(len(CLASSES)), 0
+    total, positions = torch.zeros(len(edits), len(CLASSES)), 0
     for p in prompts:
         ids = loaded.encode(p.text, add_bos=p.add_bos)
         if ids.shape[1] < 2:
             continue
-        logits = forward(loaded, ids, edit=edit)[0, 1:]  # [T - 1, V]
-        total += (logits.softmax(-1) @ m).sum(0).cpu()
-        positions += logits.shape[0]
+        logits = condition_logits(loaded, ids, edits)[:, 0, 1:]  # [C, T - 1, V]
+        total += (logits.softmax(-1) @ m).sum(1).cpu()
+        positions += logits.shape[1]
     return total / max(1, positions), positions
 
 
-def class_mass_next_word(loaded, edit: Edit | None, sentences, classes: torch.Tensor) -> torch.Tensor:
-    """Mean next-token probability per class at the end of each next-word sentence, under `edit`."""
+def class_mass_next_word(loaded, edits: list, sentences, classes: torch.Tensor) -> torch.Tensor:
+    """Mean next-token probability per class at the end of each next-word sentence, under each of
+    `edits`: [C, classes]."""
     ids = [loaded.encode(p.prompt)[0].tolist() for p in sentences]
-    return (next_token_log_probs(loaded, ids, edit).exp() @ classes).mean(0)
+    return (next_token_log_probs_under(loaded, ids, edits).exp() @ classes).mean(1)
 
 
 def _shifts(orig, rem) -> list[ClassShift]:
@@ -146,9 +147,7 @@ def vocabulary(loaded, channel: int, sign: int, removed_weights, *, prompts=None
     prompts = builtin_prompts() if prompts is None else prompts
     sentences = next_word_prompts(DEFAULT_SENTENCES) if sentences is None else sentences
     edit, classes = off(*removed_weights), class_matrix(loaded)
-    orig, positions = class_mass(loaded, None, prompts, classes)
-    rem, _ = class_mass(loaded, edit, prompts, classes)
-    words = _shifts(class_mass_next_word(loaded, None, sentences, classes),
-                    class_mass_next_word(loaded, edit, sentences, classes))
+    (orig, rem), positions = class_mass(loaded, [None, edit], prompts, classes)
+    words = _shifts(*class_mass_next_word(loaded, [None, edit], sentences, classes))
     return Vocabulary(channel, sign, promoted, suppressed, words, _shifts(orig, rem),
                       [str(c) for c in removed_weights], len(sentences), len(prompts), positions)
