@@ -67,6 +67,15 @@ def browser():
         b.close()
 
 
+@pytest.fixture(autouse=True)
+def visitors_leave(browser):
+    """Every page a test opened is closed after it: the server ends those sessions and cancels the
+    work it was computing ahead for them, which would otherwise compete with the next test."""
+    yield
+    for context in browser.contexts:
+        context.close()
+
+
 def metric_value(page, label: str) -> str:
     return page.locator('[data-testid="stMetric"]', has_text=label).locator('[data-testid="stMetricValue"]').inner_text()
 
