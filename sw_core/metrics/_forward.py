@@ -71,13 +71,14 @@ def next_token_log_probs_under(loaded, prompts: list[list[int]], edits: list, *,
                                progress=None) -> torch.Tensor:
     """log P(next token | prompt) for each prompt under each edit: [C, N, V] float32 on the CPU."""
     rows = []
-    for start in range(0, len(prompts), batch_size):
-        group = prompts[start:start + batch_size]
+    order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))  # similar lengths together: less padding
+    for start in range(0, len(order), batch_size):
+        group = [prompts[i] for i in order[start:start + batch_size]]
         last = torch.tensor([[len(s) - 1] for s in group])
         logits = condition_logits(loaded, right_padded(loaded, group), edits, positions=last)  # [C, B, 1, V]
         rows.append(logits[:, :, 0].log_softmax(-1).cpu())
         report(progress, min(start + batch_size, len(prompts)), len(prompts))
-    return torch.cat(rows, dim=1)
+    return torch.cat(rows, dim=1)[:, torch.tensor(order).argsort()]  # back in the callers' order
 
 
 def continuation_log_probs(loaded, pairs: list[tuple[list[int], list[int]]], edit=None, *,
