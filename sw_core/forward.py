@@ -34,7 +34,7 @@ def _keeps_logits(model) -> bool:
 
 
 def forward(loaded, ids: torch.Tensor, *, edit=None, record: Recorder | None = None, head: bool = True,
-            positions: torch.Tensor | None = None):
+            positions: torch.Tensor | None = None, cache=None):
     """Run token ids [B, T] once under `edit` (None: unedited; INHERIT: the caller's), with `record`
     the active recorder (None: nothing recorded).
 
@@ -47,6 +47,9 @@ def forward(loaded, ids: torch.Tensor, *, edit=None, record: Recorder | None = N
     rows when it holds C x B edits: condition c of sequence b is row c B + b, and the blocks before
     the first edited layer run once for every condition (the batch branches there,
     `sw_core.hooks.branching`); 2-D positions are then given per sequence ([B, P]).
+    cache: a transformers KV cache the pass reads (ids continue its tokens) and extends in place;
+    None runs without one. Under a branching edit its layers from the first edited one on hold
+    the C x B branched rows, the earlier ones B (`sw_core.kv_rows`).
     """
     check_instrumented(loaded)
     ids = ids.to(loaded.input_device)
@@ -60,20 +63,22 @@ def forward(loaded, ids: torch.Tensor, *, edit=None, record: Recorder | None = N
             positions = positions.repeat(copies, 1)
         first = first_edited_layer(edit)
         if first is None:  # no row is edited: the B rows stand for every copy
-            out = forward(loaded, ids, record=record, head=head, positions=None if positions is None else positions[:ids.shape[0]])
+            out = forward(loaded, ids, record=record, head=head, cache=cache,
+                          positions=None if positions is None else positions[:ids.shape[0]])
             return None if out is None else out.repeat(copies, *([1] * (out.dim() - 1)))
         branch = branching(first, copies)
+    kv = {"use_cache": False} if cache is None else {"use_cache": True, "cache": cache}
     with torch.no_grad(), applied(loaded, edit), recording(record), branch:
         if not head:
             _, stack = loaded.arch.stack(loaded.model)
-            stack(input_ids=ids, use_cache=False)
+            stack(input_ids=ids, **kv)
             return None
         if positions is None:
-            return loaded.model(input_ids=ids, use_cache=False).logits.float()
+            return loaded.model(input_ids=ids, **kv).logits.float()
         positions = positions.to(ids.device)
         if _keeps_logits(loaded.model):
-            return loaded.model(input_ids=ids, use_cache=False, logits_to_keep=positions).logits.float()
-        full = loaded.model(input_ids=ids, use_cache=False).logits.float()  # slice them below
+            return loaded.model(input_ids=ids, logits_to_keep=positions, **kv).logits.float()
+        full = loaded.model(input_ids=ids, **kv).logits.float()  # slice them below
     if positions.dim() == 1:
         return full[:, positions]
     return full.gather(1, positions[..., None].expand(-1, -1, full.shape[-1]))

@@ -73,7 +73,8 @@ def branching(layer: int, copies: int):
     """The body's passes run their B sequences up to decoder block `layer`, whose inputs are then
     repeated `copies` times (rows c B + b: copy c of sequence b): for conditions (per-row edits)
     that differ from that block on only, the blocks before it run once instead of once per
-    condition. Reset on every exit."""
+    condition. Under a KV cache, blocks before `layer` cache B rows, the later ones C x B.
+    Reset on every exit."""
     token = _BRANCH.set((layer, copies))
     try:
         yield
@@ -185,8 +186,8 @@ def block_start_hook(layer: int):
     def hook(module, args, kwargs):
         branch = _BRANCH.get()
         changed = None
-        if branch is not None and branch[0] == layer:
-            args, kwargs = changed = _branched(args, kwargs, branch[1])
+        if branch is not None and layer >= branch[0]:
+            args, kwargs = changed = _branched(args, kwargs, branch[1], first=layer == branch[0])
         rec = _RECORDER.get()
         if rec is not None:
             rec.on_block_start(layer, args, kwargs)
@@ -195,12 +196,14 @@ def block_start_hook(layer: int):
     return hook
 
 
-def _branched(args, kwargs, copies: int):
+def _branched(args, kwargs, copies: int, first: bool = True):
     """The block's arguments with its B input rows repeated `copies` times, and every other
     per-row tensor the stack computed for them (a padding mask) with them; tensors computed for
-    one row (rotary embeddings, position ids, a causal mask) broadcast as they are."""
+    one row (rotary embeddings, position ids, a causal mask) broadcast as they are.
+    first=False: a later block, whose input rows are branched already; the stack hands every
+    block the same per-row tensors (a mask over cached tokens, [B, 1, T, S]): tiled again here."""
     h = block_input(args, kwargs)
-    rows = h.shape[0]
+    rows = h.shape[0] if first else h.shape[0] // copies
 
     def tile(v):
         if isinstance(v, torch.Tensor) and v.dim() and v.shape[0] == rows and (rows > 1 or v is h):

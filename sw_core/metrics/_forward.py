@@ -39,16 +39,26 @@ def condition_logits(loaded, ids: torch.Tensor, edits: list, positions: torch.Te
     as their logits fit in LOGITS_BUDGET_BYTES.
     """
     b = ids.shape[0]
-    p = ids.shape[1] if positions is None else positions.shape[-1]
-    vocab = loaded.model.get_output_embeddings().weight.shape[0]
-    per_pass = max(1, LOGITS_BUDGET_BYTES // (8 * b * p * vocab))
+    per_pass = conditions_per_pass(loaded, b, ids.shape[1] if positions is None else positions.shape[-1])
     out = []
     for lo in range(0, len(edits), per_pass):
         group = edits[lo:lo + per_pass]
-        edit = group[0] if len(group) == 1 else Edit.per_row([e for e in group for _ in range(b)])
-        logits = forward(loaded, ids, edit=edit, positions=positions)
+        logits = forward(loaded, ids, edit=group_edit(group, b), positions=positions)
         out.append(logits.view(len(group), b, *logits.shape[1:]))
     return torch.cat(out)
+
+
+def conditions_per_pass(loaded, rows: int, positions: int) -> int:
+    """How many conditions one pass of `rows` rows may measure: the logits of `positions` positions
+    per row, and their log-softmax, within LOGITS_BUDGET_BYTES."""
+    vocab = loaded.model.get_output_embeddings().weight.shape[0]
+    return max(1, LOGITS_BUDGET_BYTES // (8 * rows * positions * vocab))
+
+
+def group_edit(edits: list, rows: int):
+    """The edit of one pass measuring `edits` on a batch of `rows` rows: condition c of row b is
+    branched row c rows + b (`forward`); a single condition needs no per-row edit."""
+    return edits[0] if len(edits) == 1 else Edit.per_row([e for e in edits for _ in range(rows)])
 
 
 def next_token_log_probs(loaded, prompts: list[list[int]], edit=None, *, batch_size: int = 8,
@@ -61,13 +71,14 @@ def next_token_log_probs_under(loaded, prompts: list[list[int]], edits: list, *,
                                progress=None) -> torch.Tensor:
     """log P(next token | prompt) for each prompt under each edit: [C, N, V] float32 on the CPU."""
     rows = []
-    for start in range(0, len(prompts), batch_size):
-        group = prompts[start:start + batch_size]
+    order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))  # similar lengths together: less padding
+    for start in range(0, len(order), batch_size):
+        group = [prompts[i] for i in order[start:start + batch_size]]
         last = torch.tensor([[len(s) - 1] for s in group])
         logits = condition_logits(loaded, right_padded(loaded, group), edits, positions=last)  # [C, B, 1, V]
         rows.append(logits[:, :, 0].log_softmax(-1).cpu())
         report(progress, min(start + batch_size, len(prompts)), len(prompts))
-    return torch.cat(rows, dim=1)
+    return torch.cat(rows, dim=1)[:, torch.tensor(order).argsort()]  # back in the callers' order
 
 
 def continuation_log_probs(loaded, pairs: list[tuple[list[int], list[int]]], edit=None, *,

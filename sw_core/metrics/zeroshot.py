@@ -18,6 +18,7 @@ from pathlib import Path
 
 from ..errors import BadInput
 from ._forward import continuation_log_probs_under
+from ._prefix import shared_prefix_log_probs
 
 _TRIVIA = "chatterbot_corpus/data/english/trivia.yml"
 
@@ -103,8 +104,12 @@ def zero_shot_accuracies(loaded, edits: list, *, questions: list[Question] | Non
             cont = loaded.tokenizer(" " + choice, add_special_tokens=False)["input_ids"]
             pairs.append((ctx, cont))
             owner.append(qi)
+    # Each question's context runs once, its choices on top of it; a model whose cache cannot share
+    # a prefix (not plain per-layer keys/values) runs every (context, choice) sequence whole.
+    per_edit = (shared_prefix_log_probs(loaded, pairs, edits, batch_size=batch_size, progress=progress)
+                or continuation_log_probs_under(loaded, pairs, edits, batch_size=batch_size, progress=progress))
     out = []
-    for scores in continuation_log_probs_under(loaded, pairs, edits, batch_size=batch_size, progress=progress):
+    for scores in per_edit:
         per_q: list[list[float]] = [[] for _ in questions]
         for qi, (total, n) in zip(owner, scores):
             per_q[qi].append(total / n if normalize else total)
