@@ -8,7 +8,8 @@ threads as with one. With one thread each, the lanes keep both cores busy and no
 
 `torch.set_num_threads` also sets the count that threads started later begin with, so a lane ends
 by restoring the process's own count (read when this module is first imported), not whatever it
-found: two lanes ending in any order leave the same count behind.
+found, and the threads that may start while a lane runs (a page run, work ahead) set their own
+count first (`usual_threads`) instead of inheriting a lane's.
 """
 
 from __future__ import annotations
@@ -23,6 +24,11 @@ import torch
 from . import jobs
 
 PROCESS_THREADS = torch.get_num_threads()
+
+
+def usual_threads() -> None:
+    """This thread runs torch on the process's own count, whatever a lane left for new threads."""
+    torch.set_num_threads(PROCESS_THREADS)
 
 
 @contextmanager

@@ -142,3 +142,34 @@ def test_a_follower_sees_the_text_grow_and_ends_with_it():
     t.join(5)
     assert seen[-1] == "abc" and seen == sorted(seen, key=len) and not t.is_alive()
     assert not c.claim() and list(follow([c])) == [["abc"]]  # done: nothing to compute, one answer
+
+
+def test_work_beside_the_page_draws_nothing_and_leaves_its_errors_to_the_page(monkeypatch):
+    class NoDrawing:
+        def __getattr__(self, name):
+            raise AssertionError(f"st.{name} called beside the page")
+
+    monkeypatch.setattr(jobs, "st", NoDrawing())
+    done = []
+
+    def task(x):
+        with jobs.queued("beside"):  # would show the place in line on the page's own thread
+            done.append(x)
+        raise RuntimeError("left for the page's own call")
+
+    lanes.beside(task, 1).join(5)
+    assert done == [1] and jobs.queue_state()["running"] == 0
+
+
+def test_a_thread_started_while_a_lane_runs_takes_the_usual_count():
+    seen = []
+
+    def page_run():  # what app.py and the work ahead do first
+        lanes.usual_threads()
+        seen.append(torch.get_num_threads())
+
+    with lanes.one_thread():  # a lane holds one thread; threads starting now would begin with one
+        t = threading.Thread(target=page_run)
+        t.start()
+        t.join()
+    assert seen == [lanes.PROCESS_THREADS]
