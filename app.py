@@ -6,7 +6,7 @@ Not "pages/": with that folder Streamlit falls back to its v1 multipage mode on 
 
 import streamlit as st
 
-from explorer import public, session
+from explorer import lanes, public, session
 from explorer.urlstate import state_from_url, state_to_url
 from sw_core.errors import BadInput, SuperWeightError
 from sw_core.loading import check_hub_id, resolve_device
@@ -106,4 +106,5 @@ with session.unexpected_errors_hidden():
         st.caption(f"**{info['model']}** · {info['layers']} layers · {info['parameters'] / 1e6:.0f}M params · "
                    f"{info['device']} · {info['dtype']} · loaded in {info['load_seconds']:.1f} s")
 
+    lanes.usual_threads()  # this run's thread may have started while another page's lane ran
     page.run()

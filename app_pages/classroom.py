@@ -8,8 +8,8 @@ from pathlib import Path
 
 import streamlit as st
 
-from explorer import (cached, edit_controls, figures, formatting, generation, precompute, session, urlcodec,
-                      urlstate)
+from explorer import (cached, edit_controls, figures, formatting, generation, lanes, precompute, session,
+                      urlcodec, urlstate)
 
 PRESETS = [cached.NEXT_TOKEN_PROMPT, generation.GEN_PROMPT, "My favourite food is",
            "Once upon a time, there was a"]
@@ -49,7 +49,13 @@ urlstate.state_to_url(removed=True if removed else None, all=True if remove_all 
                       cprompt=prompt if prompt != PRESETS[0] else None)
 now = f"without {weights}" if removed else "same model"
 
-with session.errors_shown(), st.spinner("Measuring ..."):
+settings = {"original": (loaded, None), now: (loaded, edit)}
+# A first click computes in three lanes of one torch thread each, sharing the cores: the texts,
+# the stop words, and the rest of the numbers here (drawn first; the texts follow as they grow).
+with session.errors_shown():
+    generation.start(settings, prompt)
+lanes.beside(cached.stopwords, loaded, edit)
+with session.errors_shown(), st.spinner("Measuring ..."), lanes.one_thread():
     fig, nw = figures.next_word_rows(loaded, edit, prompt, font_size=BIG, edited_name=now, height=380)
     ppl0, ppl1 = cached.perplexity(loaded, None), cached.perplexity(loaded, edit)
     stop_fig, shift = figures.stopword_figure(loaded, edit, title="Stop words' share of the next word",
@@ -80,5 +86,5 @@ precompute.ahead(f"classroom|{cached.model_key(loaded)}|{prompt}", precompute.ed
 chart, texts = st.columns([1, 1])
 chart.plotly_chart(fig, key="class_next_words")
 with texts, session.errors_shown():  # drawn after the numbers: the text streams in last
-    generation.side_by_side({"original": (loaded, None), now: (loaded, edit)}, prompt, stacked=True)
+    generation.side_by_side(settings, prompt, stacked=True)
 st.plotly_chart(stop_fig, key="class_stopwords")

@@ -11,7 +11,8 @@ untimed. It lives with the app, not in sw_core, because it imports streamlit.
 Any model: `python -m bench --only app --model DIR --dtype bfloat16` opens the app on that model
 (its URL parameters, as a user's link would). The bench loads the model through the app's own
 cache (`load_shared`), so the app and the bench hold one copy; the heatmap case, last, releases it
-before its fresh server loads the model again.
+before its fresh server loads the model again. One toggle case alone, on the embedded model:
+`python -m bench.cases_app app_classroom_toggle --repeats 5` (JSON, CPU seconds and load included).
 """
 
 from __future__ import annotations
@@ -256,3 +257,16 @@ def app_cases(ctx):
     if failed and not results:
         raise RuntimeError("; ".join(failed))
     return results
+
+
+if __name__ == "__main__":
+    # One case alone, on the embedded model, work ahead off: `python -m bench.cases_app app_classroom_toggle`.
+    import argparse
+    import json
+
+    ap = argparse.ArgumentParser(description="one app case alone (the embedded model, nothing computed ahead)")
+    ap.add_argument("case", choices=[c for c in CASES if c != "app_first_heatmap"])
+    ap.add_argument("--repeats", type=int, default=5)
+    args = ap.parse_args()
+    with precompute(False):
+        print(json.dumps({args.case: CASES[args.case](args.repeats).to_json()}, indent=1))

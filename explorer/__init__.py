@@ -5,6 +5,8 @@
 - session.py: the model the sidebar picked, the detection a page starts from, error display
 - jobs.py: the bounded, first-come-first-served queue for heavy work (background work yields to it)
 - precompute.py: the edited numbers and texts a page's next click asks for, computed ahead
+- lanes.py + continuation.py: a click's work side by side, one torch thread each (texts computed
+  in threads of their own, followed by the page as they grow)
 - urlstate.py + urlcodec.py: page state <-> URL
 - edit_controls.py, quant_controls.py, generation.py, figures.py, downloads.py:
   widgets, edits and figures the screens share (figures.py hands them the library's drawings too)

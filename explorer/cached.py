@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass, field
 
 import streamlit as st
 
@@ -22,6 +21,7 @@ from sw_core.builtin_prompts import NEXT_TOKEN_PROMPT, PAPER_PROMPT
 from sw_core.loading import Loaded
 
 from . import limits
+from .continuation import Continuation
 from .jobs import queued
 from .public import is_public
 
@@ -152,21 +152,12 @@ def zero_shot(loaded, edit, n: int = TRIVIA_QUESTIONS):
         return zero_shot_accuracy(loaded, edit, questions=trivia_questions(limit=n))
 
 
-@dataclass
-class Continuation:
-    """A generated continuation shared by every session that asks for the same computation."""
-
-    text: str = ""
-    done: bool = False
-    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-
-
 @_shared(256)
 def continuation(loaded, edit, prompt: str, max_new_tokens: int) -> Continuation:
     """The (initially empty) continuation for (model, edit, prompt, tokens): filled by `generation.py`.
 
-    Cached by what is computed, never by a column label. Generation runs outside this function so
-    its text can stream into the page (a cached function may only draw into elements it created).
+    Cached by what is computed, never by a column label. Generation runs outside this function, in
+    a thread of its own, so pages can follow its text as it grows (`continuation.follow`).
     """
     return Continuation()
 

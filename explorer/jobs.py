@@ -38,6 +38,7 @@ _waiting: deque = deque()  # tickets in arrival order
 _running: dict[int, str] = {}  # ticket id -> job name (foreground)
 _background: dict[int, str] = {}  # ticket id -> job name (computed ahead)
 _BACKGROUND = ContextVar("sw_background_job", default=False)
+_QUIET = ContextVar("sw_quiet_job", default=False)  # a thread beside a page's own: it draws nothing
 
 
 class _Ticket:
@@ -62,6 +63,17 @@ def _admit_locked(ticket: _Ticket) -> bool:
         _cond.notify_all()  # the next head may be admitted too if slots remain
         return True
     return False
+
+
+@contextmanager
+def quietly():
+    """Jobs started in this block (in this thread) wait in line like any visitor's, drawing nothing:
+    for a thread that computes beside a page (`lanes.beside`), where only the page's thread draws."""
+    token = _QUIET.set(True)
+    try:
+        yield
+    finally:
+        _QUIET.reset(token)
 
 
 @contextmanager
@@ -141,9 +153,9 @@ def queued(name: str):
     """Hold a job slot for the body, showing the user's place in line (outside any collapsed box).
 
     Never nest: a queued body must not enter another queued block (two users could each hold a
-    slot while waiting for a second one). In a background thread nothing is drawn.
+    slot while waiting for a second one). In a background or quiet thread nothing is drawn.
     """
-    if _BACKGROUND.get():
+    if _BACKGROUND.get() or _QUIET.get():
         with heavy_job(name):
             yield
         return

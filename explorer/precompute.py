@@ -14,7 +14,7 @@ import os
 import threading
 from typing import Callable
 
-from . import jobs
+from . import jobs, lanes
 
 _lock = threading.Lock()
 _current: dict[str, tuple[str, threading.Event, threading.Thread]] = {}  # session id -> (what, cancel, thread)
@@ -71,6 +71,7 @@ def cancel(session_id: str | None = None) -> None:
 
 
 def _run(sid: str, cancelled: threading.Event, tasks) -> None:
+    lanes.usual_threads()  # started beside the page's texts: not with their one thread
     try:
         with jobs.in_background():
             for task in tasks:
