@@ -34,7 +34,7 @@ def _started(settings: dict, prompt: str, max_new_tokens: int) -> list:
     out = []
     for loaded, edit in settings.values():
         c = continuation(loaded, edit, prompt, max_new_tokens)
-        if c.claim():
+        if c.claim(threading.current_thread()):  # dropped if this run, and every other asking, ends first
             # In a copy of this context: a text that background work starts stays background work (`jobs`).
             threading.Thread(target=contextvars.copy_context().run, name="sw-text", daemon=True,
                              args=(_compute_beside, c, loaded, edit, prompt, max_new_tokens)).start()
@@ -54,9 +54,14 @@ def _compute(c, loaded, edit, prompt: str, max_new_tokens: int) -> None:
     text = ""
     try:
         with jobs.heavy_job("generate"):  # no place in line drawn: this thread belongs to no page
-            for piece in generate.stream(loaded, prompt, max_new_tokens=max_new_tokens, edit=edit):
-                text += piece
-                c.grow(text)
+            pieces = generate.stream(loaded, prompt, max_new_tokens=max_new_tokens, edit=edit)
+            try:
+                for piece in pieces:
+                    text += piece
+                    if not c.grow(text):
+                        return  # no one waits for it any more
+            finally:
+                pieces.close()  # stops the generating thread at its next token
     except BaseException as e:  # noqa: BLE001 - raised by every follower
         c.fail(e)
     else:
