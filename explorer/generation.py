@@ -3,8 +3,8 @@
 Each text is computed once for every session (`cached.continuation`), in a thread of its own
 (`start`): a page starts its texts first, measures its numbers while they are generated (one torch
 thread each, `lanes`), then `side_by_side` draws each text as it grows, whoever computes it (this
-page, another session, the work ahead). A text still computing when its page ends keeps going, and
-the next run of the page finds it.
+page, another session, the work ahead). A text is dropped midway only when every page run that
+asked for it has ended (`continuation`).
 """
 
 from __future__ import annotations
