@@ -1,9 +1,15 @@
 """A generated text shared by every session: one thread computes it, any number follow it as it grows.
 
-The thread that `claim`s a continuation computes it and reports each longer text (`grow`), then the
-end (`finish`) or its error (`fail`); anyone else `follow`s: sees the text so far, and the end. A
+Whoever `claim`s a free continuation computes it (or starts a thread that does), reporting each
+longer text (`grow`), then the end (`finish`) or its error (`fail`); anyone `follow`s it: sees the
+text so far, and the end. A
 text is final only once done: a half-written one is shown as it grows, never kept as the answer.
 A failed computation leaves the continuation free again, so the next `claim` tries anew.
+
+The threads that asked for a text (`claim(asker)`: a page's script thread that started it or found
+it running) are kept: once every one of them has ended (a session's script thread ends when its
+runs are over, reruns included) the computing thread drops the text at its next piece (`grow` says
+so), as a closed stream did, instead of computing on for a page that left before drawing it.
 
 One condition for every continuation, so a page following two texts wakes when either grows.
 """
@@ -11,7 +17,7 @@ One condition for every continuation, so a page following two texts wakes when e
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Iterator
 
 _changed = threading.Condition()
@@ -24,28 +30,42 @@ class Continuation:
     done: bool = False
     running: bool = False  # a thread is computing it now
     error: BaseException | None = None  # why the last computation failed
+    askers: list = field(default_factory=list, repr=False)  # threads waiting for it (none: keep it)
 
-    def claim(self) -> bool:
-        """True: the caller now computes the text (no one has, no one does); False: it need not."""
+    def claim(self, asker: threading.Thread | None = None) -> bool:
+        """True: the caller now computes the text (no one has, no one does); False: it need not.
+        `asker`: the thread that wants the text, for as long as it runs (None: wanted regardless)."""
         with _changed:
-            if self.done or self.running:
+            if self.done:
                 return False
-            self.running, self.error, self.text = True, None, ""
-            return True
+            if not self.running:
+                self.running, self.error, self.text, self.askers = True, None, "", []
+                claimed = True
+            else:
+                claimed = False
+            if asker not in self.askers:
+                self.askers.append(asker)
+            return claimed
 
-    def grow(self, text: str) -> None:
+    def grow(self, text: str) -> bool:
+        """Report the text so far; False: every thread that asked for it has ended, so the caller
+        stops computing it (the continuation is free again)."""
         with _changed:
+            if None not in self.askers and not any(t.is_alive() for t in self.askers):
+                self.running, self.text, self.askers = False, "", []
+                return False
             self.text = text
             _changed.notify_all()
+            return True
 
     def finish(self, text: str) -> None:
         with _changed:
-            self.text, self.done, self.running = text, True, False
+            self.text, self.done, self.running, self.askers = text, True, False, []
             _changed.notify_all()
 
     def fail(self, error: BaseException) -> None:
         with _changed:
-            self.text, self.error, self.running = "", error, False
+            self.text, self.error, self.running, self.askers = "", error, False, []
             _changed.notify_all()
 
     def state(self) -> tuple[str, bool, BaseException | None]:

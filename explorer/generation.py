@@ -3,8 +3,8 @@
 Each text is computed once for every session (`cached.continuation`), in a thread of its own
 (`start`): a page starts its texts first, measures its numbers while they are generated (one torch
 thread each, `lanes`), then `side_by_side` draws each text as it grows, whoever computes it (this
-page, another session, the work ahead). A text still computing when its page ends keeps going, and
-the next run of the page finds it.
+page, another session, the work ahead). A text is dropped midway only when every page run that
+asked for it has ended (`continuation`).
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ def _started(settings: dict, prompt: str, max_new_tokens: int) -> list:
     out = []
     for loaded, edit in settings.values():
         c = continuation(loaded, edit, prompt, max_new_tokens)
-        if c.claim():
+        if c.claim(threading.current_thread()):  # dropped if this run, and every other asking, ends first
             # In a copy of this context: a text that background work starts stays background work (`jobs`).
             threading.Thread(target=contextvars.copy_context().run, name="sw-text", daemon=True,
                              args=(_compute_beside, c, loaded, edit, prompt, max_new_tokens)).start()
@@ -55,9 +55,14 @@ def _compute(c, loaded, edit, prompt: str, max_new_tokens: int) -> None:
     text = ""
     try:
         with jobs.heavy_job("generate"):  # no place in line drawn: this thread belongs to no page
-            for piece in generate.stream(loaded, prompt, max_new_tokens=max_new_tokens, edit=edit):
-                text += piece
-                c.grow(text)
+            pieces = generate.stream(loaded, prompt, max_new_tokens=max_new_tokens, edit=edit)
+            try:
+                for piece in pieces:
+                    text += piece
+                    if not c.grow(text):
+                        return  # no one waits for it any more
+            finally:
+                pieces.close()  # stops the generating thread at its next token
     except BaseException as e:  # noqa: BLE001 - raised by every follower
         c.fail(e)
     else:

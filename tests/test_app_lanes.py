@@ -173,3 +173,23 @@ def test_a_thread_started_while_a_lane_runs_takes_the_usual_count():
         t.start()
         t.join()
     assert seen == [lanes.PROCESS_THREADS]
+
+
+def test_a_text_no_page_waits_for_any_more_is_dropped_at_its_next_piece():
+    import time
+
+    from sw_core.testing import POSITIONS
+
+    tiny = tiny_model("llama", layers=2, seed=1)
+    cached.continuation.clear()
+    n = POSITIONS - len(tiny.encode("hello")[0])  # far more pieces than it takes to notice
+    page = threading.Thread(target=generation.start, args=({"a": (tiny, None)}, "hello", n))
+    page.start()
+    page.join()  # a page run that started the text and was left (a rerun) before following it
+    c = cached.continuation(tiny, None, "hello", n)
+    deadline = time.monotonic() + 30
+    while any(t.name in ("sw-text", "sw-generate") for t in threading.enumerate()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not any(t.name in ("sw-text", "sw-generate") for t in threading.enumerate())  # both threads stopped
+    assert c.state() == ("", False, None) and not c.running  # nothing kept, no error
+    assert c.claim()  # free: the next page that asks starts it anew
