@@ -75,6 +75,8 @@ def impact_rows(loaded, conds: list[Condition], *, texts: dict[str, str], max_to
     layer): each window, question batch and prompt batch runs once for all of them. `seconds` of
     a row is then its share of the whole measurement.
     """
+    if not conds:  # nothing to measure (e.g. a sweep whose points Table 1 already has)
+        return []
     say = progress or (lambda message: None)
     start = time.perf_counter()
     edits = [c.edit for c in conds]

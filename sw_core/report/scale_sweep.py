@@ -37,8 +37,7 @@ def build(ctx, s) -> None:
     reuse = table1 and ctx.shared.get("table1_questions") == questions
     todo = [f for f in st.sweep_scales if not (reuse and f in ANCHORS)]
     conds = [Condition(f"scale_{f:g}", f"super weights x {f:g}", scaled(ctx.coords, f)) for f in todo]
-    # Scales 0 and 1 only: Table 1 measured both, nothing is left to run.
-    measured = dict(zip(todo, rows(ctx.loaded, conds, st, questions=questions, stop_prompts=0))) if conds else {}
+    measured = dict(zip(todo, rows(ctx.loaded, conds, st, questions=questions, stop_prompts=0)))
     if reuse:
         measured.update({f: table1[name] for f, name in ANCHORS.items()})
     points = [dict(_point(f, measured[f]), **{"from": f"table1.{ANCHORS[f]}" if reuse and f in ANCHORS else "measured"})
