@@ -52,8 +52,7 @@ now = f"without {weights}" if removed else "same model"
 settings = {"original": (loaded, None), now: (loaded, edit)}
 # A first click computes in three lanes of one torch thread each, sharing the cores: the texts,
 # the stop words, and the rest of the numbers here (drawn first; the texts follow as they grow).
-with session.errors_shown():
-    generation.start(settings, prompt)
+generation.start(settings, prompt)
 lanes.beside(cached.stopwords, loaded, edit)
 with session.errors_shown(), st.spinner("Measuring ..."), lanes.one_thread():
     fig, nw = figures.next_word_rows(loaded, edit, prompt, font_size=BIG, edited_name=now, height=380)

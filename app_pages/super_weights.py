@@ -3,8 +3,8 @@
 import pandas as pd
 import streamlit as st
 
-from explorer import (cached, downloads, edit_controls, figures, formatting, generation, precompute, session,
-                      urlcodec, urlstate)
+from explorer import (cached, downloads, edit_controls, figures, formatting, generation, lanes, precompute,
+                      session, urlcodec, urlstate)
 
 st.title("Super weights")
 st.caption("Shows the weights this model cannot do without, found by scanning its activations, and what "
@@ -86,8 +86,16 @@ with st.expander("Screening: rank candidate weights by measured impact (slower)"
 st.subheader("Edit")
 edit = edit_controls.edit_controls(det)
 
-with session.errors_shown(), st.spinner("Perplexity, original and edited ..."):
+# The generation prompt's widget sits at the bottom, but its texts start now: a first toggle computes
+# in lanes of one torch thread each, sharing the cores (as the Classroom does): the texts, the stop
+# words, and the rest of the numbers here.
+urlstate.state_from_url("sw_gen_prompt", "gen", default=generation.GEN_PROMPT)
+gen_settings = {"original": (loaded, None), "edited": (loaded, edit)}
+generation.start(gen_settings, st.session_state["sw_gen_prompt"])
+lanes.beside(cached.stopwords, loaded, edit)
+with session.errors_shown(), st.spinner("Perplexity, original and edited ..."), lanes.one_thread():
     before, after = cached.perplexity(loaded, None), cached.perplexity(loaded, edit)
+    cached.next_distribution(loaded, edit, cached.NEXT_TOKEN_PROMPT)
 c1, c2, c3, c4 = st.columns(4)
 c1.metric("Perplexity, original", formatting.perplexity_text(before), help=f"First {cached.PPL_TOKENS} tokens "
           "of the 1911 Britannica article on Shakespeare.")
@@ -120,11 +128,10 @@ with left, session.errors_shown():
     downloads.download_table(top, "next-tokens")
 
 st.subheader("Generation, original vs edited")
-urlstate.state_from_url("sw_gen_prompt", "gen", default=generation.GEN_PROMPT)
 gen_prompt = st.text_input("Prompt", key="sw_gen_prompt")
 urlstate.state_to_url(gen=gen_prompt if gen_prompt != generation.GEN_PROMPT else None)
 # Each super weight off, computed ahead while the page shows the intact model: a toggle answers from the cache.
 precompute.ahead(f"super_weights|{cached.model_key(loaded)}|{gen_prompt}", precompute.edit_tasks(
     loaded, [edit_controls.removing([c]) for c in det.coords()], prompt=cached.NEXT_TOKEN_PROMPT, gen_prompt=gen_prompt))
 with session.errors_shown():
-    generation.side_by_side({"original": (loaded, None), "edited": (loaded, edit)}, gen_prompt)
+    generation.side_by_side(gen_settings, gen_prompt)

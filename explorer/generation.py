@@ -11,8 +11,11 @@ from __future__ import annotations
 
 import contextvars
 import threading
+from contextlib import suppress
 
 import streamlit as st
+
+from sw_core.errors import BadInput
 
 from . import jobs, lanes, limits
 from .cached import continuation
@@ -24,8 +27,10 @@ GEN_PROMPT = "The capital of France is"  # the pages' first prompt: without the 
 
 def start(settings: dict, prompt: str, max_new_tokens: int = GEN_TOKENS) -> None:
     """Start computing each text of `settings` ({label: (loaded, edit)}) that no one has computed
-    or is computing, each in a thread of its own running torch on one thread (`lanes`)."""
-    _started(settings, prompt, max_new_tokens)
+    or is computing, each in a thread of its own running torch on one thread (`lanes`). A prompt
+    or length the limits refuse starts nothing: `side_by_side` says why where the texts are drawn."""
+    with suppress(BadInput):
+        _started(settings, prompt, max_new_tokens)
 
 
 def _started(settings: dict, prompt: str, max_new_tokens: int) -> list:

@@ -5,6 +5,10 @@ import os
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
+# No work computed ahead: in a test it only competes with the next test for the cores (each page
+# visit would compute every edit's numbers and texts in the background). tests/test_app_precompute.py
+# turns it on for the tests of that work.
+os.environ.setdefault("SW_PRECOMPUTE", "0")
 
 import pytest  # noqa: E402
 import torch  # noqa: E402
@@ -12,7 +16,10 @@ import torch  # noqa: E402
 # One process on the machine: all cores. Under pytest-xdist (`make test` runs one worker per core)
 # or several suites at once: one thread each, which is much faster than oversubscribed cores.
 _DEFAULT_THREADS = 1 if os.environ.get("PYTEST_XDIST_WORKER") else max(1, min(2, os.cpu_count() or 1))
-torch.set_num_threads(int(os.environ.get("SW_TEST_THREADS", "0")) or _DEFAULT_THREADS)
+_THREADS = int(os.environ.get("SW_TEST_THREADS", "0")) or _DEFAULT_THREADS
+torch.set_num_threads(_THREADS)
+# The same for the processes tests start (the browser's app server, fresh CLI runs).
+os.environ.setdefault("OMP_NUM_THREADS", str(_THREADS))
 
 
 @pytest.fixture(scope="session")

@@ -5,11 +5,17 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
 from streamlit.testing.v1 import AppTest
 
 from explorer import jobs, precompute
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
+
+
+@pytest.fixture(autouse=True)
+def work_ahead_on(monkeypatch):
+    monkeypatch.setenv("SW_PRECOMPUTE", "1")  # the suite turns it off elsewhere (tests/conftest.py)
 
 
 def _precompute_threads():
