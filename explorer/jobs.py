@@ -20,6 +20,7 @@ job against its limit, so a visitor's request never waits behind work computed a
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections import deque
@@ -28,10 +29,12 @@ from contextvars import ContextVar
 from typing import Callable
 
 import streamlit as st
+import torch
 
 from . import limits
 
 POLL_SECONDS = 0.5
+CORES = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 _cond = threading.Condition(threading.Lock())
 _waiting: deque = deque()  # tickets in arrival order
@@ -86,13 +89,40 @@ def in_background():
         _BACKGROUND.reset(token)
 
 
+@contextmanager
+def _share_of_the_cores(running: int):
+    """The body runs torch on at most its share of the cores, `running` jobs counted with it.
+
+    Why: each job's torch would otherwise start one thread per core, and four jobs at once run
+    eight threads on two cores, each job's share of the machine then set by its thread count, not
+    by its turn. A job admitted alone keeps every core; one admitted beside others takes its share,
+    so a visitor's one-thread lanes (`lanes`) are not outnumbered by another's jobs.
+    """
+    before = torch.get_num_threads()
+    share = max(1, CORES // max(1, running))
+    if share >= before:
+        yield
+        return
+    torch.set_num_threads(share)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def _running_locked() -> int:
+    return len(_running) + len(_background)
+
+
 def _background_job(name: str):
     ticket = _Ticket(name, background=True)
     with _cond:
         while not _admit_locked(ticket):
             _cond.wait(POLL_SECONDS)
+        running = _running_locked()
     try:
-        yield
+        with _share_of_the_cores(running):
+            yield
     finally:
         with _cond:
             _background.pop(id(ticket), None)
@@ -127,8 +157,11 @@ def heavy_job(name: str, on_wait: Callable[[int], None] | None = None):
                 if ticket in _waiting:
                     _waiting.remove(ticket)
                 _cond.notify_all()  # the caller behind may now be the head
+    with _cond:
+        running = _running_locked()
     try:
-        yield
+        with _share_of_the_cores(running):
+            yield
     finally:
         with _cond:
             _running.pop(id(ticket), None)

@@ -193,3 +193,34 @@ def test_a_text_no_page_waits_for_any_more_is_dropped_at_its_next_piece():
     assert not any(t.name in ("sw-text", "sw-generate") for t in threading.enumerate())  # both threads stopped
     assert c.state() == ("", False, None) and not c.running  # nothing kept, no error
     assert c.claim()  # free: the next page that asks starts it anew
+
+
+def test_a_job_beside_others_runs_on_its_share_of_the_cores(monkeypatch):
+    """Admitted alone a job keeps every thread; beside others it takes cores / jobs running; after
+    it the thread runs on its own count again. A lane's one thread is never raised."""
+    monkeypatch.setattr(jobs, "CORES", 4)
+    monkeypatch.setenv("SW_MAX_CONCURRENT_JOBS", "4")
+    seen, inside, release = {}, [], threading.Event()
+
+    def job(name, threads):
+        torch.set_num_threads(threads)
+        with jobs.heavy_job(name):
+            seen[name] = torch.get_num_threads()
+            inside.append(name)
+            release.wait(30)
+        seen[name + " after"] = torch.get_num_threads()
+
+    started = []
+    for name, threads in (("alone", 4), ("second", 4), ("third", 4), ("lane", 1)):
+        started.append(threading.Thread(target=job, args=(name, threads)))
+        started[-1].start()
+        for _ in range(3000):  # each admitted before the next arrives
+            if name in inside:
+                break
+            threading.Event().wait(0.01)
+    release.set()
+    for t in started:
+        t.join(30)
+    assert seen["alone"] == 4 and seen["second"] == 2 and seen["third"] == 1 and seen["lane"] == 1
+    assert seen["alone after"] == seen["second after"] == seen["third after"] == 4 and seen["lane after"] == 1
+    assert jobs.queue_state()["running"] == 0
