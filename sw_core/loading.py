@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from . import embedded
+from . import embedded, gguf_names
 from .arch import ArchAdapter, DownProj, adapter_for, model_type_of
 from .errors import BadInput, ModelLoadError
 from .memory_plan import resolve_dtype  # re-exported: callers ask loading for it
@@ -328,7 +328,7 @@ def _from_gguf(path: Path, req: _Request, dtype: torch.dtype):
 
     kwargs = {k: v for k, v in req.from_pretrained_kwargs(dtype).items() if k != "trust_remote_code"}
     try:
-        with _capturing(req, "convert"):
+        with _capturing(req, "convert"), gguf_names.built_once():
             model = AutoModelForCausalLM.from_pretrained(path.parent, gguf_file=path.name, **kwargs)
         tokenizer = AutoTokenizer.from_pretrained(path.parent, gguf_file=path.name)
     except (ValueError, OSError, KeyError) as e:

@@ -145,3 +145,26 @@ def test_a_cached_gguf_too_big_for_memory_loads_with_disk_offload(gguf_file, cac
     conversion_cache.clear()  # not converted yet: it must be dequantized whole, which does not fit
     with pytest.raises(BadInput, match="dequantized whole in memory"):
         load(str(path), device="cpu", dtype="float32", memory_budget=budget)
+
+
+def test_conversion_builds_each_name_table_once_and_equals_plain_transformers(gguf_file, cache, monkeypatch):
+    """sw_core.gguf_names: one tensor-name table per (arch, layers) during a conversion, the library's
+    function back afterwards, and the weights bit-identical to transformers' own conversion."""
+    import gguf
+    from transformers import AutoModelForCausalLM
+
+    path, _ = gguf_file
+    original, built = gguf.get_tensor_name_map, []
+
+    def counted(arch, layers):
+        built.append((arch, layers))
+        return original(arch, layers)
+
+    monkeypatch.setattr(gguf, "get_tensor_name_map", counted)
+    ours = load(str(path), device="cpu", dtype="float32")
+    assert len(built) == 1 and gguf.get_tensor_name_map is counted  # once, then restored
+    plain = AutoModelForCausalLM.from_pretrained(path.parent, gguf_file=path.name, dtype=torch.float32)
+    assert len(built) > 3  # without it, transformers builds the table in every module it visits
+    theirs = dict(plain.named_parameters())
+    assert {n: p for n, p in ours.model.named_parameters()}.keys() == theirs.keys()
+    assert all(torch.equal(p, theirs[n]) for n, p in ours.model.named_parameters())
