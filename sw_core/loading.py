@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from . import embedded, gguf_names
+from . import embedded, gguf_reads
 from .arch import ArchAdapter, DownProj, adapter_for, model_type_of
 from .errors import BadInput, ModelLoadError
 from .memory_plan import resolve_dtype  # re-exported: callers ask loading for it
@@ -328,9 +328,10 @@ def _from_gguf(path: Path, req: _Request, dtype: torch.dtype):
 
     kwargs = {k: v for k, v in req.from_pretrained_kwargs(dtype).items() if k != "trust_remote_code"}
     try:
-        with _capturing(req, "convert"), gguf_names.built_once():
-            model = AutoModelForCausalLM.from_pretrained(path.parent, gguf_file=path.name, **kwargs)
-        tokenizer = AutoTokenizer.from_pretrained(path.parent, gguf_file=path.name)
+        with gguf_reads.once():
+            with _capturing(req, "convert"):
+                model = AutoModelForCausalLM.from_pretrained(path.parent, gguf_file=path.name, **kwargs)
+            tokenizer = AutoTokenizer.from_pretrained(path.parent, gguf_file=path.name)
     except (ValueError, OSError, KeyError) as e:
         raise ModelLoadError(f"Could not read the GGUF file {path}: {e}") from e
     # Dequantized on load: it is a plain float model now, and save_pretrained refuses otherwise.

@@ -148,23 +148,35 @@ def test_a_cached_gguf_too_big_for_memory_loads_with_disk_offload(gguf_file, cac
 
 
 def test_conversion_builds_each_name_table_once_and_equals_plain_transformers(gguf_file, cache, monkeypatch):
-    """sw_core.gguf_names: one tensor-name table per (arch, layers) during a conversion, the library's
-    function back afterwards, and the weights bit-identical to transformers' own conversion."""
+    """sw_core.gguf_reads: one header parse per file and one tensor-name table per (arch, layers)
+    during a conversion, the library's functions back afterwards, and the weights and the tokenizer
+    identical to transformers' own conversion."""
     import gguf
     from transformers import AutoModelForCausalLM
 
     path, _ = gguf_file
-    original, built = gguf.get_tensor_name_map, []
+    from transformers import AutoTokenizer
 
-    def counted(arch, layers):
+    original_names, original_reader, built, parsed = gguf.get_tensor_name_map, gguf.GGUFReader, [], []
+
+    def counted_names(arch, layers):
         built.append((arch, layers))
-        return original(arch, layers)
+        return original_names(arch, layers)
 
-    monkeypatch.setattr(gguf, "get_tensor_name_map", counted)
+    def counted_reader(*args, **kwargs):
+        parsed.append(args[0])
+        return original_reader(*args, **kwargs)
+
+    monkeypatch.setattr(gguf, "get_tensor_name_map", counted_names)
+    monkeypatch.setattr(gguf, "GGUFReader", counted_reader)
     ours = load(str(path), device="cpu", dtype="float32")
-    assert len(built) == 1 and gguf.get_tensor_name_map is counted  # once, then restored
+    assert len(built) == 1 and len(parsed) == 1  # config, weights and tokenizer share one parse
+    assert gguf.get_tensor_name_map is counted_names and gguf.GGUFReader is counted_reader  # restored
     plain = AutoModelForCausalLM.from_pretrained(path.parent, gguf_file=path.name, dtype=torch.float32)
-    assert len(built) > 3  # without it, transformers builds the table in every module it visits
+    tokenizer = AutoTokenizer.from_pretrained(path.parent, gguf_file=path.name)
+    assert len(built) > 3 and len(parsed) > 2  # without it: a table per module, a parse per reader
+    text = "The capital of France is Paris."
+    assert ours.tokenizer(text)["input_ids"] == tokenizer(text)["input_ids"]
     theirs = dict(plain.named_parameters())
     assert {n: p for n, p in ours.model.named_parameters()}.keys() == theirs.keys()
     assert all(torch.equal(p, theirs[n]) for n, p in ours.model.named_parameters())
