@@ -16,6 +16,7 @@ raises (a Streamlit rerun, Ctrl-C), the caller leaves the queue and nothing is h
 Background jobs (inside `in_background()`) yield to every visitor: one is admitted only while a slot
 is free and no visitor waits, one at a time, and a visitor's job never counts a running background
 job against its limit, so a visitor's request never waits behind work computed ahead for anyone.
+A job admitted beside others runs torch on its share of the cores (`_share_of_the_cores`).
 """
 
 from __future__ import annotations
@@ -114,19 +115,27 @@ def _running_locked() -> int:
     return len(_running) + len(_background)
 
 
-def _background_job(name: str):
-    ticket = _Ticket(name, background=True)
+@contextmanager
+def _held(slots: dict, ticket: _Ticket):
+    """The body of an admitted job: on its share of the cores, its slot in `slots` freed after it."""
     with _cond:
-        while not _admit_locked(ticket):
-            _cond.wait(POLL_SECONDS)
         running = _running_locked()
     try:
         with _share_of_the_cores(running):
             yield
     finally:
         with _cond:
-            _background.pop(id(ticket), None)
+            slots.pop(id(ticket), None)
             _cond.notify_all()
+
+
+def _background_job(name: str):
+    ticket = _Ticket(name, background=True)
+    with _cond:
+        while not _admit_locked(ticket):
+            _cond.wait(POLL_SECONDS)
+    with _held(_background, ticket):
+        yield
 
 
 @contextmanager
@@ -157,15 +166,8 @@ def heavy_job(name: str, on_wait: Callable[[int], None] | None = None):
                 if ticket in _waiting:
                     _waiting.remove(ticket)
                 _cond.notify_all()  # the caller behind may now be the head
-    with _cond:
-        running = _running_locked()
-    try:
-        with _share_of_the_cores(running):
-            yield
-    finally:
-        with _cond:
-            _running.pop(id(ticket), None)
-            _cond.notify_all()
+    with _held(_running, ticket):
+        yield
 
 
 def queue_state() -> dict:
