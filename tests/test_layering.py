@@ -23,7 +23,7 @@ LIBRARY_LAYERS = [
      "sw_core.builtin_prompts", "sw_core.positions", "sw_core.kv_rows", "sw_core.moe", "sw_core.embedded",
      "sw_core.setting",
      # ... and what a load needs before a model exists: progress, the conversion cache, the hub, the memory plan
-     "sw_core.progress", "sw_core.conversion_cache", "sw_core.hub", "sw_core.memory_plan"},
+     "sw_core.progress", "sw_core.conversion_cache", "sw_core.gguf_reads", "sw_core.hub", "sw_core.memory_plan"},
     # a model, its architecture record, its hooks: the edits and the scan
     {"sw_core.arch", "sw_core.hooks", "sw_core.edits", "sw_core.forward", "sw_core.scan", "sw_core.instrument",
      "sw_core.loading"},
