@@ -1,8 +1,10 @@
 """Mechanism: how a super weight works, from the input that fires it to the words it changes."""
 
+from functools import partial
+
 import streamlit as st
 
-from explorer import cached, downloads, figures, limits, session, urlcodec, urlstate
+from explorer import cached, downloads, figures, limits, precompute, session, urlcodec, urlstate
 
 DEFAULT_PROMPT = cached.DETECTION_PROMPTS[0]  # the paper's prompt
 
@@ -76,10 +78,12 @@ st.caption(f"Channel {s.channel} read through the final norm and the unembedding
 urlstate.state_from_url("mech_vocab", "vocab", urlcodec.decode_bool, default=False)
 vocab_on = st.toggle("Measure the vocabulary effect (scores 32 texts twice: slower)", key="mech_vocab")
 urlstate.state_to_url(vocab=True if vocab_on else None)
+vocabulary = partial(cached.vocabulary, loaded, s.channel, 1 if main.activation >= 0 else -1, coords[0])
+# The slowest view of the app, computed ahead while the class reads steps 1-3: the toggle then answers from the cache.
+precompute.ahead(f"mechanism|{cached.model_key(loaded)}", [vocabulary])
 if vocab_on:
-    sign = 1 if main.activation >= 0 else -1
     with session.errors_shown(), st.spinner("Scoring next-word sentences ..."):
-        v = cached.vocabulary(loaded, s.channel, sign, coords[0])
+        v = vocabulary()
     left, right = st.columns(2)
     fig = figures.vocabulary_lens_figure(v)  # a title that fits half of a 1280 px window; the rest on the axes
     fig.update_layout(title=f"channel {v.channel}: the words it pushes")

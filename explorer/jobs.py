@@ -16,7 +16,7 @@ raises (a Streamlit rerun, Ctrl-C), the caller leaves the queue and nothing is h
 Background jobs (inside `in_background()`) yield to every visitor: one is admitted only while a slot
 is free and no visitor waits, one at a time, and a visitor's job never counts a running background
 job against its limit, so a visitor's request never waits behind work computed ahead for anyone.
-A job admitted beside others runs torch on its share of the cores (`_share_of_the_cores`).
+A job admitted beside others runs torch on its share of the cores, a background job on one (`_share`).
 """
 
 from __future__ import annotations
@@ -91,24 +91,29 @@ def in_background():
 
 
 @contextmanager
-def _share_of_the_cores(running: int):
-    """The body runs torch on at most its share of the cores, `running` jobs counted with it.
-
-    Why: each job's torch would otherwise start one thread per core, and four jobs at once run
-    eight threads on two cores, each job's share of the machine then set by its thread count, not
-    by its turn. A job admitted alone keeps every core; one admitted beside others takes its share,
-    so a visitor's one-thread lanes (`lanes`) are not outnumbered by another's jobs.
-    """
+def _threads_at_most(n: int):
+    """The body runs torch on at most `n` threads in this thread; its own count is back afterwards."""
     before = torch.get_num_threads()
-    share = max(1, CORES // max(1, running))
-    if share >= before:
+    if n >= before:
         yield
         return
-    torch.set_num_threads(share)
+    torch.set_num_threads(n)
     try:
         yield
     finally:
         torch.set_num_threads(before)
+
+
+def _share(ticket: _Ticket, running: int) -> int:
+    """Torch threads for a job admitted while `running` jobs (itself included) run.
+
+    Why: each job's torch would otherwise start one thread per core, and four jobs at once run
+    eight threads on two cores, each job's share of the machine then set by its thread count, not
+    by its turn. A visitor's job admitted alone keeps every core; one admitted beside others takes
+    its share, so a visitor's one-thread lanes (`lanes`) are not outnumbered by another's jobs.
+    Work computed ahead takes one core at most, leaving the rest to visitors who arrive meanwhile.
+    """
+    return 1 if ticket.background else max(1, CORES // max(1, running))
 
 
 def _running_locked() -> int:
@@ -121,7 +126,7 @@ def _held(slots: dict, ticket: _Ticket):
     with _cond:
         running = _running_locked()
     try:
-        with _share_of_the_cores(running):
+        with _threads_at_most(_share(ticket, running)):
             yield
     finally:
         with _cond:

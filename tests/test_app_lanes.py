@@ -197,7 +197,8 @@ def test_a_text_no_page_waits_for_any_more_is_dropped_at_its_next_piece():
 
 def test_a_job_beside_others_runs_on_its_share_of_the_cores(monkeypatch):
     """Admitted alone a job keeps every thread; beside others it takes cores / jobs running; after
-    it the thread runs on its own count again. A lane's one thread is never raised."""
+    it the thread runs on its own count again. A lane's one thread is never raised; work computed
+    ahead runs on one thread."""
     monkeypatch.setattr(jobs, "CORES", 4)
     monkeypatch.setenv("SW_MAX_CONCURRENT_JOBS", "4")
     seen, inside, release = {}, [], threading.Event()
@@ -224,3 +225,11 @@ def test_a_job_beside_others_runs_on_its_share_of_the_cores(monkeypatch):
     assert seen["alone"] == 4 and seen["second"] == 2 and seen["third"] == 1 and seen["lane"] == 1
     assert seen["alone after"] == seen["second after"] == seen["third after"] == 4 and seen["lane after"] == 1
     assert jobs.queue_state()["running"] == 0
+    own = torch.get_num_threads()
+    torch.set_num_threads(4)
+    try:
+        with jobs.in_background(), jobs.heavy_job("ahead"):  # work computed ahead: one core at most, even alone
+            assert torch.get_num_threads() == 1
+        assert torch.get_num_threads() == 4
+    finally:
+        torch.set_num_threads(own)

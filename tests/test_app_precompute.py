@@ -105,3 +105,28 @@ def test_a_new_page_cancels_the_work_ahead_for_the_old_one(monkeypatch):
     second.join(5)
     assert "a1" in done and "a2" not in done and "a3" not in done  # stopped between two tasks
     assert "b1" in done and "again" not in done
+
+
+def test_the_mechanism_vocabulary_is_measured_ahead_and_its_toggle_runs_no_heavy_job(monkeypatch):
+    """The app's slowest view (the vocabulary: 32 texts scored twice) is computed while the page shows
+    steps 1-3, on one core; switching it on then reads the cache."""
+    at = AppTest.from_file(APP, default_timeout=600)
+    at.run()
+    at.switch_page("app_pages/mechanism.py").run()
+    assert not at.exception
+    ahead = _precompute_threads()
+    assert [t.name for t in ahead] == [next(t.name for t in ahead if t.name.startswith("precompute mechanism|"))]
+    for t in ahead:
+        t.join(timeout=600)
+    started = []
+    real = jobs.heavy_job
+
+    def counted(name, on_wait=None):
+        started.append(name)
+        return real(name, on_wait)
+
+    monkeypatch.setattr(jobs, "heavy_job", counted)
+    at.toggle(key="mech_vocab").set_value(True).run()
+    assert not at.exception and started == []
+    titles = [c.proto.spec for c in at.get("plotly_chart")]
+    assert any("the words it pushes" in t for t in titles)
