@@ -198,13 +198,34 @@ SIZES = [(1280, 800), (1920, 1080)]
 LAYOUT = (Path(__file__).resolve().parent / "browser_layout.js").read_text()
 
 
+# What the charts look like now: each chart's box and the boxes of its texts. Plotly draws after
+# the script run ends, and again after a resize.
+CHARTS_NOW = """() => [...document.querySelectorAll('.js-plotly-plot')].map(c => [
+    c.querySelector('.main-svg') ? 1 : 0,
+    ...[c, ...c.querySelectorAll('text')].map(e => { const r = e.getBoundingClientRect();
+        return [r.x, r.y, r.width, r.height].map(Math.round).join(','); })].join(';'))"""
+
+
+def charts_drawn(page, still_ms: int = 300, most_ms: int = 10_000) -> None:
+    """Until every chart has drawn and nothing in them has moved for `still_ms`."""
+    last, waited = None, 0
+    while waited < most_ms:
+        now = page.evaluate(CHARTS_NOW)
+        if now == last and all(c.startswith("1") for c in now):
+            return
+        last = now
+        page.wait_for_timeout(still_ms)
+        waited += still_ms
+    raise AssertionError(f"the charts were still changing after {most_ms} ms")
+
+
 def drawn(browser, url: str, width: int, height: int, chart: bool = True):
     page = opened(browser, url, width=width, height=height)
     page.locator('[data-testid="stMain"] h1').first.wait_for(timeout=SLOW)
     if chart:
         page.locator(".js-plotly-plot").first.wait_for(timeout=SLOW)
     wait_idle(page)
-    page.wait_for_timeout(1500)  # plotly draws after the script run ends
+    charts_drawn(page)
     return page
 
 
@@ -229,14 +250,15 @@ def test_every_page_reads_whole_at_laptop_and_projector_size(server, browser, na
 
 
 def settled(page) -> None:
-    """Until the charts are drawn again at the new window width (plotly redraws on a resize event)."""
+    """Until the charts are drawn again at the new window width (plotly redraws on a resize event,
+    a moment after it: so a longer stillness than after a first draw)."""
     wait_idle(page)
-    page.wait_for_timeout(1500)
+    charts_drawn(page, still_ms=500)
 
 
 def _measured(page, name: str, width: int, height: int) -> None:
+    # One shot of the window: a full-page shot is the same picture, since Streamlit's main area scrolls inside it.
     page.screenshot(path=str(ARTIFACTS / f"{name}_{width}x{height}.png"))
-    page.screenshot(path=str(ARTIFACTS / f"{name}_{width}x{height}_full.png"), full_page=True)
     problems = page.evaluate(LAYOUT)
     assert problems == [], f"{width}x{height}: {problems}"
     # nothing wider than the window: tables and charts fit without a sideways scroll
