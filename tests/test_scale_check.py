@@ -3,6 +3,7 @@ runs in a fresh process as a user runs it, and finds exactly the plant."""
 
 import json
 
+import pytest
 import torch
 
 from bench import scale_check
@@ -43,3 +44,13 @@ def test_detect_in_a_fresh_process_finds_exactly_the_plant(tmp_path):
     assert d["wall_s"] > 0 and d["cpu_s"] > 0 and d["peak_rss_bytes"] > result["weights_bytes"]
     assert d["load_s"] is not None and any("memory plan" in line for line in d["plan"])
     assert "activation source" in d["stdout"] or "super weight" in d["stdout"]
+
+
+@pytest.mark.parametrize("offset", [11, 12])
+def test_a_gate_that_points_away_is_turned_round_and_the_plant_fires(monkeypatch, tmp_path, offset):
+    """About 1 init in 10 of the tiny shape gives the planted channel a gate that closes on every
+    token of the prompt (these two seeds did): the planting turns it round instead of failing."""
+    real = torch.manual_seed
+    monkeypatch.setattr(torch, "manual_seed", lambda seed: real(seed + offset))
+    head = scale_check._planted_head(TINY, torch.bfloat16, scale_check.byte_tokenizer(tmp_path))
+    assert head["plant"]["x_col_max"] > 0 and head["plant"]["weight"] != 0
