@@ -42,3 +42,17 @@ def weights_digest(model) -> str:
 @pytest.fixture
 def digest():
     return weights_digest
+
+
+@pytest.fixture
+def heavy_jobs(monkeypatch):
+    """Call it to start counting the app's heavy jobs: it returns the list of the names of the jobs
+    started from then on (it grows as they start)."""
+    def count() -> list[str]:
+        from explorer import jobs
+
+        started, real = [], jobs.heavy_job
+        monkeypatch.setattr(jobs, "heavy_job", lambda name, on_wait=None: started.append(name) or real(name, on_wait))
+        return started
+
+    return count

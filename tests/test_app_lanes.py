@@ -44,11 +44,9 @@ def plain_greedy(loaded, prompt: str, n: int) -> str:
     return loaded.tokenizer.decode(new[: new.index(eos)] if eos in new else new, skip_special_tokens=True)
 
 
-def test_texts_generated_beside_the_page_equal_plain_generate(embedded, zeroed, digest, monkeypatch):
+def test_texts_generated_beside_the_page_equal_plain_generate(embedded, zeroed, digest, heavy_jobs):
     cached.continuation.clear()
-    started = []
-    real = jobs.heavy_job
-    monkeypatch.setattr(jobs, "heavy_job", lambda name, on_wait=None: started.append(name) or real(name, on_wait))
+    started = heavy_jobs()
     before = digest(embedded.model)
     settings = {"original": (embedded, None), "without": (embedded, off(SW1))}
     generation.start(settings, PROMPT, TOKENS)

@@ -22,21 +22,24 @@ def _precompute_threads():
     return [t for t in threading.enumerate() if t.name.startswith("precompute ")]
 
 
-def test_the_classroom_button_runs_no_heavy_job_once_its_lesson_was_computed_ahead(monkeypatch):
+def _opened(page: str):
+    """`page` in a fresh session, its first run drawn; the work it started ahead still running."""
     at = AppTest.from_file(APP, default_timeout=600)
     at.run()
-    at.switch_page("app_pages/classroom.py").run()
+    at.switch_page(page).run()
     assert not at.exception
+    return at
+
+
+def _work_ahead_done() -> None:
     for t in _precompute_threads():
         t.join(timeout=600)
-    started = []
-    real = jobs.heavy_job
 
-    def counted(name, on_wait=None):
-        started.append(name)
-        return real(name, on_wait)
 
-    monkeypatch.setattr(jobs, "heavy_job", counted)
+def test_the_classroom_button_runs_no_heavy_job_once_its_lesson_was_computed_ahead(heavy_jobs):
+    at = _opened("app_pages/classroom.py")
+    _work_ahead_done()
+    started = heavy_jobs()
     at.button(key="class_button").click().run()
     assert not at.exception
     assert started == []  # perplexity, next word, stop words and both texts: all from the cache
@@ -107,25 +110,13 @@ def test_a_new_page_cancels_the_work_ahead_for_the_old_one(monkeypatch):
     assert "b1" in done and "again" not in done
 
 
-def test_the_mechanism_vocabulary_is_measured_ahead_and_its_toggle_runs_no_heavy_job(monkeypatch):
+def test_the_mechanism_vocabulary_is_measured_ahead_and_its_toggle_runs_no_heavy_job(heavy_jobs):
     """The app's slowest view (the vocabulary: 32 texts scored twice) is computed while the page shows
     steps 1-3, on one core; switching it on then reads the cache."""
-    at = AppTest.from_file(APP, default_timeout=600)
-    at.run()
-    at.switch_page("app_pages/mechanism.py").run()
-    assert not at.exception
-    ahead = _precompute_threads()
-    assert [t.name for t in ahead] == [next(t.name for t in ahead if t.name.startswith("precompute mechanism|"))]
-    for t in ahead:
-        t.join(timeout=600)
-    started = []
-    real = jobs.heavy_job
-
-    def counted(name, on_wait=None):
-        started.append(name)
-        return real(name, on_wait)
-
-    monkeypatch.setattr(jobs, "heavy_job", counted)
+    at = _opened("app_pages/mechanism.py")
+    assert [t.name.split("|")[0] for t in _precompute_threads()] == ["precompute mechanism"]
+    _work_ahead_done()
+    started = heavy_jobs()
     at.toggle(key="mech_vocab").set_value(True).run()
     assert not at.exception and started == []
     titles = [c.proto.spec for c in at.get("plotly_chart")]
