@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 
 from .context import BenchContext
-from .timing import BenchResult
+from .timing import BenchResult, old_objects_set_aside
 
 
 def _groups():
@@ -83,22 +83,27 @@ def run_bench(ctx: BenchContext, only: list[str] | None = None, progress=None) -
     run = BenchRun(results=[], environment=environment(ctx))
     groups = [(name, getattr(importlib.import_module(module_name), fn_name))
               for name, module_name, fn_name in _groups()]
-    for name, measure in groups:
-        if only and name not in only:
-            continue
-        say(f"[{name}] ...")
-        start = time.perf_counter()
-        try:
-            group = measure(ctx)
-        except Exception as e:  # noqa: BLE001 - record and go on with the other groups
-            run.skipped[name] = f"{type(e).__name__}: {e}"
-            say(f"[{name}] failed: {type(e).__name__}: {e}\n{traceback.format_exc()}")
-            continue
-        for r in group:
-            say(f"  {r.name}: {_fmt(r.value)} {r.unit} vs {_fmt(r.baseline)} {r.unit} -> ratio {_fmt(r.ratio)}")
-        run.results.extend(group)
-        say(f"[{name}] {time.perf_counter() - start:.1f} s")
+    with old_objects_set_aside():  # one full collection for the whole run, not one per timing
+        for name, measure in groups:
+            if not only or name in only:
+                _run_group(run, name, lambda: measure(ctx), say)
     return run
+
+
+def _run_group(run: BenchRun, name: str, measure, say) -> None:
+    """Run one group's `measure()` into `run`: its results, or its error as a skipped group."""
+    say(f"[{name}] ...")
+    start = time.perf_counter()
+    try:
+        group = measure()
+    except Exception as e:  # noqa: BLE001 - record and go on with the other groups
+        run.skipped[name] = f"{type(e).__name__}: {e}"
+        say(f"[{name}] failed: {type(e).__name__}: {e}\n{traceback.format_exc()}")
+        return
+    for r in group:
+        say(f"  {r.name}: {_fmt(r.value)} {r.unit} vs {_fmt(r.baseline)} {r.unit} -> ratio {_fmt(r.ratio)}")
+    run.results.extend(group)
+    say(f"[{name}] {time.perf_counter() - start:.1f} s")
 
 
 def _fmt(x: float) -> str:

@@ -32,7 +32,7 @@ def test_median_seconds_counts_every_repeat_after_warmup(monkeypatch):
     monkeypatch.setattr(bench.timing.gc, "collect", lambda: collections.append(1))
     calls = []
     t = median_seconds(lambda: calls.append(1), repeats=5, warmup=2, inner=3)
-    assert t.repeats == 5 and len(calls) == 2 + 5 * 3 and len(collections) == 5  # gc before each repeat
+    assert t.repeats == 5 and len(calls) == 2 + 5 * 3 and len(collections) == 1 + 5  # once whole, then before each repeat
     a, b = paired_median_seconds(lambda: calls.append("a"), lambda: calls.append("b"), repeats=5, warmup=1)
     assert a.repeats == b.repeats == 5
     assert calls[17:] == ["a", "b"] * 6  # warm-up pair, then strictly alternating
