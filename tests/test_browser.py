@@ -150,17 +150,6 @@ def test_toggle_off_breaks_perplexity_and_text_and_sessions_stay_apart(server, b
     assert number(metric_value(c, "Perplexity, edited")) == after
 
 
-def test_activations_page_shows_the_spike(server, browser):
-    page = browser.new_context(viewport={"width": 1400, "height": 1400}).new_page()
-    page.goto(server, timeout=SLOW)
-    page.locator('[data-testid="stMetric"]', has_text="Spike layer").wait_for(timeout=SLOW)
-    assert metric_value(page, "Spike layer") == "11"
-    page.locator(".js-plotly-plot").nth(2).wait_for(timeout=SLOW)
-    wait_idle(page)
-    page.wait_for_timeout(1000)  # plotly draws after the script run ends
-    page.screenshot(path=str(ARTIFACTS / "activations.png"), full_page=True)
-
-
 def test_two_sessions_same_prompt_on_both_pages_share_the_text_without_a_traceback(server, browser):
     """Issue: generated text cached per computation but read by column label raised KeyError."""
     a = opened(browser, f"{server}/super_weights")  # generates for "The capital of France is"
@@ -189,11 +178,20 @@ def test_two_sessions_same_prompt_on_both_pages_share_the_text_without_a_traceba
     no_traceback(a)  # the first visitor's page still works after the others
 
 
-# Every page at a laptop's and a projector's size; the Classroom in each of its three states.
-PAGES = {"activations": "", "super_weights": "super_weights?sw=11.507.1229%3D0", "classroom": "classroom",
-         "classroom_removed": "classroom?removed=1", "classroom_removed_all": "classroom?removed=1&all=1",
-         "mechanism": "mechanism", "mechanism_vocabulary": "mechanism?vocab=1", "quantization": "quantization",
-         "catalog": "catalog"}
+# Every page at a laptop's and a projector's size, in each of its states: the Classroom intact, with
+# its super weight removed and with all of them removed; the Mechanism without and with its
+# vocabulary view. A page is opened once and a later state is reached as a user reaches it, by a
+# click (a fresh page load costs the browser 3-5 CPU seconds of Streamlit's and plotly's scripts).
+# A step: (the state's name, the text of what is clicked, what the address then holds).
+WALKS = {
+    "activations": ("", []),
+    "super_weights": ("super_weights?sw=11.507.1229%3D0", []),
+    "classroom": ("classroom", [("classroom_removed", "Remove the super weight", "removed=1"),
+                                ("classroom_removed_all", "All 2 super weights", "all=1")]),
+    "mechanism": ("mechanism", [("mechanism_vocabulary", "Measure the vocabulary effect", "vocab=1")]),
+    "quantization": ("quantization", []),
+    "catalog": ("catalog", []),
+}
 SIZES = [(1280, 800), (1920, 1080)]
 LAYOUT = (Path(__file__).resolve().parent / "browser_layout.js").read_text()
 
@@ -229,24 +227,43 @@ def drawn(browser, url: str, width: int, height: int, chart: bool = True):
     return page
 
 
-@pytest.mark.parametrize("name", list(PAGES))
-def test_every_page_reads_whole_at_laptop_and_projector_size(server, browser, name):
+@pytest.mark.parametrize("walk", list(WALKS))
+def test_every_page_reads_whole_at_laptop_and_projector_size(server, browser, walk):
     """No chart text overlaps another, is clipped, cut short or in scientific notation; no metric or
-    label is cut; the Classroom's chart, numbers and texts fit the window without scrolling. One
-    visit per page, measured at the laptop's size, then the window resized to the projector's (the
-    page re-lays itself out as it does when a teacher resizes the window; it computes nothing again)."""
+    label is cut; the Classroom's chart, numbers and texts fit the window without scrolling. Each
+    state is measured at the laptop's size, then the window is resized to the projector's (the page
+    re-lays itself out as it does when a teacher resizes the window; it computes nothing again)."""
     ARTIFACTS.mkdir(exist_ok=True)
-    (width, height), *bigger = SIZES
-    page = drawn(browser, f"{server}/{PAGES[name]}", width, height, chart=name != "catalog")
+    path, steps = WALKS[walk]
+    page = drawn(browser, f"{server}/{path}", *SIZES[0], chart=walk != "catalog")
+    if walk == "activations":
+        assert metric_value(page, "Spike layer") == "11"
+    _measured_in_every_size(page, walk)
+    for name, label, in_url in steps:
+        page.set_viewport_size(dict(zip(("width", "height"), SIZES[0])))
+        settled(page)
+        page.get_by_text(label).first.click()
+        # the address changes as the new run starts: only then can "not running" mean "done"
+        page.wait_for_function("(part) => location.search.includes(part)", arg=in_url, timeout=SLOW)
+        wait_idle(page)
+        charts_drawn(page)
+        _measured_in_every_size(page, name)
+    if walk == "activations":
+        page.set_viewport_size(dict(zip(("width", "height"), SIZES[0])))
+        settled(page)
+        _the_check_fails_on_a_planted_overlap_and_a_cut_number(page)
+
+
+def _measured_in_every_size(page, name: str) -> None:
     if name.startswith("classroom"):
         page.locator('[data-testid="stCode"]').nth(1).wait_for(timeout=SLOW)
         wait_idle(page)
     no_traceback(page)
-    for size in [(width, height), *bigger]:
-        if size != (width, height):
-            page.set_viewport_size({"width": size[0], "height": size[1]})
+    for i, (width, height) in enumerate(SIZES):
+        if i:
+            page.set_viewport_size({"width": width, "height": height})
             settled(page)
-        _measured(page, name, *size)
+        _measured(page, name, width, height)
 
 
 def settled(page) -> None:
@@ -265,9 +282,8 @@ def _measured(page, name: str, width: int, height: int) -> None:
     assert page.evaluate("() => document.querySelector('[data-testid=stMain]').scrollWidth") <= width
 
 
-def test_the_layout_check_fails_on_an_overlapping_label_and_a_cut_number(server, browser):
+def _the_check_fails_on_a_planted_overlap_and_a_cut_number(page) -> None:
     """The check above can fail: a tick label moved onto its neighbour and a metric too long for its column."""
-    page = drawn(browser, server, 1280, 800)
     assert page.evaluate(LAYOUT) == []
     page.evaluate("""() => { const ticks = [...document.querySelectorAll('.js-plotly-plot .ytick text')];
         ticks[1].setAttribute('y', ticks[0].getAttribute('y'));
