@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from . import embedded, gguf_reads
+from .leading_tokens import leading_ids
 from .arch import ArchAdapter, DownProj, adapter_for, model_type_of
 from .errors import BadInput, ModelLoadError
 from .memory_plan import resolve_dtype  # re-exported: callers ask loading for it
@@ -66,13 +67,18 @@ class Loaded:
     def name(self) -> str:
         return embedded.MODEL_NAME if self.ref == EMBEDDED else self.ref
 
-    def encode(self, text: str, add_bos: bool | None = None) -> torch.Tensor:
-        """Token ids [1, T] on the input device. add_bos=None keeps the tokenizer's own rule."""
+    def encode(self, text: str, add_bos: bool | None = None, max_tokens: int | None = None) -> torch.Tensor:
+        """Token ids [1, T] on the input device. add_bos=None keeps the tokenizer's own rule.
+        max_tokens: only the first ones (of a long text, without tokenizing all of it)."""
         if not isinstance(text, str):
             raise BadInput(f"The prompt must be text, not {type(text).__name__}: decode it first.")
         if not text.strip():
             raise BadInput("The prompt is empty: type some text to run the model on.")
-        ids = self.tokenizer(text, add_special_tokens=add_bos is not False)["input_ids"]
+
+        def tokenize(part: str) -> list[int]:
+            return self.tokenizer(part, add_special_tokens=add_bos is not False)["input_ids"]
+
+        ids = tokenize(text) if max_tokens is None else leading_ids(tokenize, text, max_tokens + 1)  # +1: a BOS dropped below
         bos = self.tokenizer.bos_token_id
         if add_bos and bos is not None and (not ids or ids[0] != bos):
             ids = [bos] + ids
@@ -80,7 +86,7 @@ class Loaded:
             ids = ids[1:]
         if not ids:
             raise BadInput(f"The prompt {text[:40]!r} gives no tokens: type some words.")
-        return torch.tensor([ids], device=self.input_device)
+        return torch.tensor([ids if max_tokens is None else ids[:max_tokens]], device=self.input_device)
 
     def info(self) -> dict:
         c = self.config

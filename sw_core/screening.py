@@ -96,7 +96,7 @@ def screen(loaded, cands: list[Candidate], *, text: str | None = None, max_token
         raise BadInput("No candidate weights to screen.")
     if max_tokens < 2 or batch_size < 1:
         raise BadInput(f"max_tokens={max_tokens}, batch_size={batch_size}: need at least 2 tokens and 1 row.")
-    ids = loaded.encode(texts.text(DEFAULT_TEXT) if text is None else text)[0, :max_tokens]
+    ids = loaded.encode(texts.text(DEFAULT_TEXT) if text is None else text, max_tokens=max_tokens)[0]
     if ids.numel() < 2:
         raise BadInput("The text has fewer than 2 tokens: give a longer text to score.")
     coords = [c.coord for c in cands]

@@ -72,7 +72,7 @@ def verify_groups(loaded, weights, *, text: str | None = None, tokens: int | Non
         raise BadInput(f"min_impact={min_impact!r} must be at least 1 (a ratio of perplexities); try {DEFAULT_MIN_IMPACT:g}.")
     body = default_text(tokens) if text is None else text
     label = DEFAULT_TEXT if text is None else "custom"
-    ids = loaded.encode(body)[0, :tokens]
+    ids = loaded.encode(body, max_tokens=tokens)[0]
 
     groups: dict[tuple[int, int], list] = {}
     for w in weights:

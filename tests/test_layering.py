@@ -21,7 +21,7 @@ LIBRARY_LAYERS = [
     # what every part needs, with no model: errors, addresses, weight views, shipped texts
     {"sw_core", "sw_core.errors", "sw_core.coord", "sw_core.weights", "sw_core.texts",
      "sw_core.builtin_prompts", "sw_core.positions", "sw_core.kv_rows", "sw_core.moe", "sw_core.embedded",
-     "sw_core.setting",
+     "sw_core.setting", "sw_core.leading_tokens",
      # ... and what a load needs before a model exists: progress, the conversion cache, the hub, the memory plan
      "sw_core.progress", "sw_core.conversion_cache", "sw_core.gguf_reads", "sw_core.hub", "sw_core.memory_plan"},
     # a model, its architecture record, its hooks: the edits and the scan

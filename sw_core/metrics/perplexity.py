@@ -85,11 +85,9 @@ def perplexity(loaded, text: str, *, max_tokens: int | None = None, window: int 
 def perplexities(loaded, text: str, edits: list, *, max_tokens: int | None = None, window: int = DEFAULT_WINDOW,
                  stride: int | None = None, batch_size: int = 4, progress=None) -> list[float]:
     """`perplexity` under each of `edits`, the conditions batched together."""
-    ids = loaded.encode(text)
-    if max_tokens is not None:
-        if max_tokens < 2:
-            raise BadInput(f"max_tokens={max_tokens} must be at least 2.")
-        ids = ids[:, :max_tokens]
+    if max_tokens is not None and max_tokens < 2:
+        raise BadInput(f"max_tokens={max_tokens} must be at least 2.")
+    ids = loaded.encode(text, max_tokens=max_tokens)
     nll = token_nll_under(loaded, ids, edits, window=window, stride=stride, batch_size=batch_size, progress=progress)
     return [float(math.exp(row.double().mean().item())) for row in nll]
 

@@ -110,7 +110,7 @@ def calibration_inputs(loaded: Loaded, text: str | None, targets, max_tokens: in
     """name -> the inputs [tokens, in] each target linear sees on `text` (one forward pass)."""
     if text is None:
         text = _default_calibration_text()
-    ids = loaded.encode(text)[:, :max_tokens]
+    ids = loaded.encode(text, max_tokens=max_tokens)
     return linear_inputs(loaded, ids, [t.name for t in targets])  # the hooks registered at load
 
 
