@@ -131,6 +131,7 @@ def test_concurrent_requests_equal_solo_runs(embedded, baseline, digest):
 
     def worker(seed):
         rng = random.Random(seed)
+        torch.set_num_threads(1)  # as the app's queue gives each of several jobs at once (a new thread would start one per core)
         start.wait()
         try:
             for r in range(10):  # 80 requests from 8 threads at once
