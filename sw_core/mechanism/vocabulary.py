@@ -91,10 +91,9 @@ def class_matrix(loaded) -> torch.Tensor:
     vocab = loaded.model.get_output_embeddings().weight.shape[0]
     texts = tok.batch_decode([[i] for i in range(vocab)]) if hasattr(tok, "batch_decode") else \
         [tok.decode([i]) for i in range(vocab)]
-    m = torch.zeros(vocab, len(CLASSES))
-    for i, t in enumerate(texts):
-        m[i, CLASSES.index(token_class(t))] = 1.0
-    return m
+    index = {c: i for i, c in enumerate(CLASSES)}
+    classes = torch.tensor([index[token_class(t)] for t in texts])
+    return torch.nn.functional.one_hot(classes, len(CLASSES)).float()
 
 
 def channel_lens(loaded, channel: int, sign: int, k: int = 10) -> tuple[list[TokenScore], list[TokenScore]]:
