@@ -135,6 +135,24 @@ def test_clip_search_picks_a_z_from_the_grid(tiny):
     assert torch.equal(w(searched), w(fixed)) and f"clip z={chosen.clip_z:g}" in searched.source
 
 
+def test_clip_search_errors_equal_a_plain_loop_per_z(tiny):
+    """Each z's summed relative output error ||x (W - Q_z(W))^T||^2 / ||x W^T||^2, computed from scratch."""
+    from sw_core.quant import calibration_inputs
+
+    setting = QuantSetting("rtn", bits=3, block=32, clip_z="search")
+    targets = decoder_linears(tiny.model, tiny.layers)
+    inputs = calibration_inputs(tiny, "a short calibration text for the search", targets)
+    best, errors = rtn.search_clip_z(targets, setting, {}, inputs)
+    for z in rtn.Z_GRID:
+        plain = 0.0
+        for t in targets:
+            x, w = inputs[t.name].float(), t.weight_view().float()
+            dq = rtn.fake_quantize(w, 3, 32, clip_z=z)
+            plain += float(((x @ (w - dq).t()) ** 2).sum() / ((x @ w.t()) ** 2).sum())
+        assert errors[z] == pytest.approx(plain, rel=1e-6)
+    assert errors[best] == min(errors.values()) and len(set(errors.values())) > 1
+
+
 def test_w8a8_per_token_vs_per_tensor_scales():
     x = torch.tensor([[[0.01, -0.02, 0.03, 0.015], [100.0, -50.0, 20.0, 10.0]]])  # [1, 2 tokens, 4]
     per_tensor = w8a8.int8_activation(x, "tensor")

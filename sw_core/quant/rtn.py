@@ -152,18 +152,17 @@ def search_clip_z(targets, setting: QuantSetting, masks: dict, inputs: dict[str,
     (an expert's matrices: no module of their own records inputs) do not vote.
     Returns (best z, {z: error}).
     """
-    errors = {}
-    for z in grid:
-        total = 0.0
-        for t in targets:
-            if t.name not in inputs:
-                continue
-            x = inputs[t.name].to(torch.float32)
-            w = t.weight_view().to(torch.float32)
-            mask = masks.get(t.name) if setting.aware else None
+    errors = {z: 0.0 for z in grid}
+    for t in targets:  # each target's output energy once, not once per z (the sums add in the same order)
+        if t.name not in inputs:
+            continue
+        x = inputs[t.name].to(torch.float32)
+        w = t.weight_view().to(torch.float32)
+        mask = masks.get(t.name) if setting.aware else None
+        ref = x @ w.t()
+        energy = (ref**2).sum().clamp_min(1e-12)
+        for z in grid:
             dq = fake_quantize(w, setting.bits, setting.block, clip_z=z, hold_out=mask)
-            ref = x @ w.t()
-            total += float(((x @ (w - dq).t()) ** 2).sum() / (ref**2).sum().clamp_min(1e-12))
-        errors[z] = total
+            errors[z] += float(((x @ (w - dq).t()) ** 2).sum() / energy)
     best = min(errors, key=errors.get)
     return best, errors
