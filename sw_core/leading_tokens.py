@@ -2,17 +2,17 @@
 
 Perplexity, screening, verification and calibration read the first few hundred tokens of a
 shipped text that holds 52,000-83,000; tokenizing it whole took 0.08-0.14 s per measurement, more
-than a 64-token pass of the embedded model. A tokenizer's split is local (a token never spans more
-than a word or a run of spaces), so a prefix of the text cut at a space gives the whole text's
-first tokens. That is checked, not assumed: two prefixes, the second twice as long, must agree on
-the tokens kept, else the next tries longer ones, and the whole text is the last resort.
+than a 64-token pass of the embedded model. The tokenizers we know split locally (a token does not
+reach across a word and the spaces after it), so a prefix of the text cut at a space gives the
+whole text's first tokens. That is checked, not assumed: two prefixes, the second twice as long,
+must agree on the tokens kept, else longer ones are tried, and the whole text is the last resort.
 """
 
 from __future__ import annotations
 
 from typing import Callable
 
-CHARS_PER_TOKEN = 8  # generous: English prose averages about 4.5 characters per token
+CHARS_PER_TOKEN = 8  # generous: the shipped texts average 3.3 characters per token
 MARGIN = 16  # tokens past the ones kept, so the cut's own (possibly different) tokens are never kept
 
 

@@ -15,9 +15,9 @@ import torch
 from torch import nn
 
 from . import embedded, gguf_reads
-from .leading_tokens import leading_ids
 from .arch import ArchAdapter, DownProj, adapter_for, model_type_of
 from .errors import BadInput, ModelLoadError
+from .leading_tokens import leading_ids
 from .memory_plan import resolve_dtype  # re-exported: callers ask loading for it
 
 EMBEDDED = "embedded"
