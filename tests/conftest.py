@@ -10,19 +10,23 @@ os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
 # turns it on for the tests of that work.
 os.environ.setdefault("SW_PRECOMPUTE", "0")
 
+# One process on the machine: all cores. Under pytest-xdist (`make test` runs one worker per core)
+# or several suites at once: one thread each, which is much faster than oversubscribed cores.
+_DEFAULT_THREADS = 1 if os.environ.get("PYTEST_XDIST_WORKER") else max(1, min(2, os.cpu_count() or 1))
+_THREADS = int(os.environ.get("SW_TEST_THREADS", "0")) or _DEFAULT_THREADS
+# Set before torch is imported: OpenMP reads it once, and every thread but the one that calls
+# torch.set_num_threads runs that many (a test's own threads, AppTest's script thread); the
+# processes tests start (the browser's app server, fresh CLI runs) inherit it. Set, not defaulted:
+# xdist's workers inherit the value their parent process set for itself (2 on 2 cores).
+os.environ["OMP_NUM_THREADS"] = str(_THREADS)
+
 import time  # noqa: E402
 
 import pytest  # noqa: E402
 import streamlit.testing.v1.local_script_runner as _local_runner  # noqa: E402
 import torch  # noqa: E402
 
-# One process on the machine: all cores. Under pytest-xdist (`make test` runs one worker per core)
-# or several suites at once: one thread each, which is much faster than oversubscribed cores.
-_DEFAULT_THREADS = 1 if os.environ.get("PYTEST_XDIST_WORKER") else max(1, min(2, os.cpu_count() or 1))
-_THREADS = int(os.environ.get("SW_TEST_THREADS", "0")) or _DEFAULT_THREADS
 torch.set_num_threads(_THREADS)
-# The same for the processes tests start (the browser's app server, fresh CLI runs).
-os.environ.setdefault("OMP_NUM_THREADS", str(_THREADS))
 
 
 def _wait_for_the_script_run(runner, timeout: float = 3) -> None:
