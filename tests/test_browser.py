@@ -247,8 +247,7 @@ def test_every_page_reads_whole_at_laptop_and_projector_size(server, browser, wa
         assert metric_value(page, "Spike layer") == "11"
     _measured_in_every_size(page, walk)
     for name, label, in_url in steps:
-        page.set_viewport_size(dict(zip(("width", "height"), SIZES[0])))
-        settled(page)
+        resized(page, *SIZES[0])
         page.get_by_text(label).first.click()
         # the address changes as the new run starts: only then can "not running" mean "done"
         page.wait_for_function("(part) => location.search.includes(part)", arg=in_url, timeout=SLOW)
@@ -256,8 +255,7 @@ def test_every_page_reads_whole_at_laptop_and_projector_size(server, browser, wa
         charts_drawn(page)
         _measured_in_every_size(page, name)
     if walk == "activations":
-        page.set_viewport_size(dict(zip(("width", "height"), SIZES[0])))
-        settled(page)
+        resized(page, *SIZES[0])
         _the_check_fails_on_a_planted_overlap_and_a_cut_number(page)
 
 
@@ -268,9 +266,13 @@ def _measured_in_every_size(page, name: str) -> None:
     no_traceback(page)
     for i, (width, height) in enumerate(SIZES):
         if i:
-            page.set_viewport_size({"width": width, "height": height})
-            settled(page)
+            resized(page, width, height)
         _measured(page, name, width, height)
+
+
+def resized(page, width: int, height: int) -> None:
+    page.set_viewport_size({"width": width, "height": height})
+    settled(page)
 
 
 def settled(page) -> None:
