@@ -86,16 +86,16 @@ def run_bench(ctx: BenchContext, only: list[str] | None = None, progress=None) -
     with old_objects_set_aside():  # one full collection for the whole run, not one per timing
         for name, measure in groups:
             if not only or name in only:
-                _run_group(run, name, lambda: measure(ctx), say)
+                _run_group(run, name, measure, ctx, say)
     return run
 
 
-def _run_group(run: BenchRun, name: str, measure, say) -> None:
-    """Run one group's `measure()` into `run`: its results, or its error as a skipped group."""
+def _run_group(run: BenchRun, name: str, measure, ctx: BenchContext, say) -> None:
+    """Run one group's `measure(ctx)` into `run`: its results, or its error as a skipped group."""
     say(f"[{name}] ...")
     start = time.perf_counter()
     try:
-        group = measure()
+        group = measure(ctx)
     except Exception as e:  # noqa: BLE001 - record and go on with the other groups
         run.skipped[name] = f"{type(e).__name__}: {e}"
         say(f"[{name}] failed: {type(e).__name__}: {e}\n{traceback.format_exc()}")

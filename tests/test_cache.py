@@ -152,10 +152,9 @@ def test_conversion_builds_each_name_table_once_and_equals_plain_transformers(gg
     during a conversion, the library's functions back afterwards, and the weights and the tokenizer
     identical to transformers' own conversion."""
     import gguf
-    from transformers import AutoModelForCausalLM
+    from transformers import AutoModelForCausalLM, AutoTokenizer
 
     path, _ = gguf_file
-    from transformers import AutoTokenizer
 
     original_names, original_reader, built, parsed = gguf.get_tensor_name_map, gguf.GGUFReader, [], []
 
@@ -178,5 +177,5 @@ def test_conversion_builds_each_name_table_once_and_equals_plain_transformers(gg
     text = "The capital of France is Paris."
     assert ours.tokenizer(text)["input_ids"] == tokenizer(text)["input_ids"]
     theirs = dict(plain.named_parameters())
-    assert {n: p for n, p in ours.model.named_parameters()}.keys() == theirs.keys()
+    assert dict(ours.model.named_parameters()).keys() == theirs.keys()
     assert all(torch.equal(p, theirs[n]) for n, p in ours.model.named_parameters())
